@@ -1,0 +1,1 @@
+"""HTTP layer: app factory, middleware, error handling and dependencies."""

@@ -1,0 +1,62 @@
+"""FastAPI dependencies: the runtime, a control-plane transaction, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storefleet.control.accounts import service as accounts
+from storefleet.control.accounts.models import Account
+from storefleet.errors import AuthenticationFailed
+from storefleet.runtime import Runtime
+from storefleet.security.tokens import TokenClaims
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def control_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """One control-plane transaction per request: committed on success, rolled back on error."""
+    async with runtime.control_sessions() as session, session.begin():
+        yield session
+
+
+ControlSession = Annotated[AsyncSession, Depends(control_session)]
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+ClientIP = Annotated[str | None, Depends(client_ip)]
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed("Missing or malformed Authorization header")
+    return token.strip()
+
+
+@dataclass
+class Caller:
+    account: Account
+    claims: TokenClaims
+
+
+async def current_caller(request: Request, runtime: RuntimeDep, session: ControlSession) -> Caller:
+    account, claims = await accounts.resolve_token(session, runtime.tokens, bearer_token(request))
+    return Caller(account=account, claims=claims)
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]

@@ -1,0 +1,1 @@
+"""The ``storefleet`` command."""

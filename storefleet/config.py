@@ -1,0 +1,51 @@
+"""Settings, read from the environment with the STOREFLEET_ prefix.
+
+Nothing has to be configured to start: with no database URL the embedded PostgreSQL server
+is used, and keys are generated under ``home`` on first start.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("storefleet", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOREFLEET_", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    home: Path = Field(default_factory=default_home)
+    database_url: str | None = None
+    control_database: str = "storefleet"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    token_ttl_seconds: int = 7 * 24 * 3600
+    max_body_bytes: int = 1_048_576
+
+    login_max_failures: int = 5
+    login_failure_window_seconds: int = 300
+
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = 65536
+    argon2_parallelism: int = 4
+
+    log_level: str = "INFO"
+
+    @property
+    def uses_embedded_server(self) -> bool:
+        return self.database_url is None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

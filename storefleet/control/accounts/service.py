@@ -1,0 +1,220 @@
+"""Accounts: sign-up, sign-in, profile, password and token revocation. No HTTP here."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storefleet.control.accounts.models import Account, RevokedToken
+from storefleet.control.accounts.throttle import LoginThrottle
+from storefleet.control.audit import service as audit
+from storefleet.errors import AuthenticationFailed, Conflict, InvalidInput
+from storefleet.security import passwords
+from storefleet.security.tokens import TokenClaims, TokenError, TokenService
+
+PROFILE_FIELDS = ("first_name", "last_name", "phone", "avatar_url", "company")
+BAD_CREDENTIALS = "Invalid email or password"
+
+
+def profile_snapshot(account: Account) -> dict[str, Any]:
+    return {name: getattr(account, name) for name in ("email", *PROFILE_FIELDS)}
+
+
+async def find_by_email(session: AsyncSession, email: str) -> Account | None:
+    result = await session.execute(
+        select(Account).where(func.lower(Account.email) == email.strip().lower())
+    )
+    return result.scalar_one_or_none()
+
+
+async def create_account(
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    account_type: str = "agency",
+    actor_label: str = "self",
+    client_ip: str | None = None,
+) -> Account:
+    """Create an account; 409-style Conflict when the email exists in any letter case."""
+    try:
+        passwords.check_strength(password, email=email)
+    except passwords.WeakPasswordError as exc:
+        raise InvalidInput(str(exc), field="password") from None
+    email = email.strip()
+    if await find_by_email(session, email) is not None:
+        raise Conflict("An account with this email already exists", field="email")
+    account = Account(
+        email=email,
+        password_hash=await passwords.hash_password(password),
+        first_name=first_name,
+        last_name=last_name,
+        account_type=account_type,
+    )
+    session.add(account)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("An account with this email already exists", field="email") from None
+    await audit.record(
+        session,
+        action="account.created",
+        entity_type="account",
+        entity_id=account.id,
+        actor_id=account.id if actor_label == "self" else None,
+        actor_label=actor_label,
+        after=profile_snapshot(account),
+        client_ip=client_ip,
+    )
+    return account
+
+
+async def authenticate(
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    throttle: LoginThrottle,
+    client_ip: str | None,
+) -> Account:
+    """Check credentials. Unknown email and wrong password fail alike, in time and message."""
+    keys = [f"email:{email.strip().lower()}"]
+    if client_ip:
+        keys.append(f"client:{client_ip}")
+    throttle.check(*keys)
+    account = await find_by_email(session, email)
+    if account is None:
+        await passwords.burn_verify(password)
+        throttle.record_failure(*keys)
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    ok, new_hash = await passwords.verify_password(account.password_hash, password)
+    if not ok or not account.is_active:
+        throttle.record_failure(*keys)
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    throttle.reset(keys[0])
+    if new_hash:
+        account.password_hash = new_hash
+    account.last_login_at = datetime.now(UTC)
+    await session.flush()
+    return account
+
+
+def issue_token(tokens: TokenService, account: Account) -> str:
+    return tokens.issue(
+        sub=str(account.id),
+        account_type=account.account_type,
+        role="owner" if account.account_type == "agency" else "admin",
+        ver=account.token_version,
+    )
+
+
+async def resolve_token(
+    session: AsyncSession, tokens: TokenService, raw: str
+) -> tuple[Account, TokenClaims]:
+    """The account behind a bearer token, refusing expired, revoked or superseded tokens."""
+    try:
+        claims = tokens.verify(raw)
+    except TokenError as exc:
+        raise AuthenticationFailed(str(exc)) from None
+    try:
+        account_id = uuid.UUID(claims.sub)
+    except ValueError:
+        raise AuthenticationFailed("Invalid token") from None
+    account = await session.get(Account, account_id)
+    if account is None or not account.is_active or account.token_version != claims.ver:
+        raise AuthenticationFailed("Token is no longer valid")
+    if await session.get(RevokedToken, claims.jti) is not None:
+        raise AuthenticationFailed("Token is no longer valid")
+    return account, claims
+
+
+async def revoke_token(session: AsyncSession, account: Account, claims: TokenClaims) -> None:
+    existing = await session.get(RevokedToken, claims.jti)
+    if existing is None:
+        session.add(
+            RevokedToken(
+                jti=claims.jti,
+                account_id=account.id,
+                expires_at=datetime.fromtimestamp(claims.exp, UTC),
+            )
+        )
+    await audit.record(
+        session,
+        action="account.logout",
+        entity_type="account",
+        entity_id=account.id,
+        actor_id=account.id,
+        actor_label="self",
+    )
+    await session.flush()
+
+
+async def update_profile(
+    session: AsyncSession, account: Account, changes: dict[str, Any], *, client_ip: str | None
+) -> Account:
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:
+        raise InvalidInput("Unknown profile field", field=sorted(unknown)[0])
+    before = profile_snapshot(account)
+    for name, value in changes.items():
+        setattr(account, name, value)
+    await session.flush()
+    await audit.record(
+        session,
+        action="account.profile_updated",
+        entity_type="account",
+        entity_id=account.id,
+        actor_id=account.id,
+        actor_label="self",
+        before={k: before[k] for k in changes},
+        after={k: changes[k] for k in changes},
+        client_ip=client_ip,
+    )
+    return account
+
+
+async def change_password(
+    session: AsyncSession,
+    account: Account,
+    *,
+    current_password: str,
+    new_password: str,
+    client_ip: str | None,
+) -> Account:
+    """Set a new password; every token issued before stops working."""
+    ok, _ = await passwords.verify_password(account.password_hash, current_password)
+    if not ok:
+        raise InvalidInput("Current password is wrong", field="current_password")
+    try:
+        passwords.check_strength(new_password, email=account.email)
+    except passwords.WeakPasswordError as exc:
+        raise InvalidInput(str(exc), field="new_password") from None
+    account.password_hash = await passwords.hash_password(new_password)
+    account.token_version += 1
+    await audit.record(
+        session,
+        action="account.password_changed",
+        entity_type="account",
+        entity_id=account.id,
+        actor_id=account.id,
+        actor_label="self",
+        client_ip=client_ip,
+    )
+    await session.flush()
+    return account
+
+
+async def list_accounts(
+    session: AsyncSession, *, limit: int = 100, offset: int = 0
+) -> list[Account]:
+    result = await session.execute(
+        select(Account).order_by(Account.created_at, Account.id).limit(limit).offset(offset)
+    )
+    return list(result.scalars())

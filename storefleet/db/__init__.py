@@ -1,0 +1,1 @@
+"""Database plumbing shared by the control plane and the tenant data planes."""

