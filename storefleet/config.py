@@ -39,7 +39,21 @@ class Settings(BaseSettings):
     argon2_memory_cost: int = 65536
     argon2_parallelism: int = 4
 
+    default_placement: Literal["pool", "schema", "database"] = "pool"
+    tenant_max_engines: int = 50
+    tenant_pool_size: int = 5
+    tenant_engine_idle_seconds: float = 300
+    allow_private_databases: bool | None = None
+    max_stores_per_account: int = 100
+
     log_level: str = "INFO"
+
+    @property
+    def private_databases_allowed(self) -> bool:
+        """Owner-supplied URLs may reach private addresses only where explicitly allowed."""
+        if self.allow_private_databases is not None:
+            return self.allow_private_databases
+        return self.environment in ("development", "test")
 
     @property
     def uses_embedded_server(self) -> bool:

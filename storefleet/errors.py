@@ -25,6 +25,16 @@ class InvalidInput(DomainError):
     title = "Invalid input"
 
 
+class BadRequest(DomainError):
+    code = "bad-request"
+    title = "Bad request"
+
+
+class Locked(DomainError):
+    code = "locked"
+    title = "Locked"
+
+
 class NotFound(DomainError):
     code = "not-found"
     title = "Not found"

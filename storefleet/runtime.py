@@ -18,6 +18,9 @@ from storefleet.db.engine import create_engine_for
 from storefleet.security import keystore, passwords
 from storefleet.security.keyring import Keyring
 from storefleet.security.tokens import TokenService
+from storefleet.tenancy.engines import EngineRegistry
+from storefleet.tenancy.provisioning import PlatformDatabases, Provisioner
+from storefleet.tenancy.session import Tenancy
 
 
 @dataclass
@@ -29,6 +32,8 @@ class Runtime:
     keyring: Keyring
     tokens: TokenService
     login_throttle: LoginThrottle
+    tenancy: Tenancy
+    provisioner: Provisioner
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -45,11 +50,28 @@ class Runtime:
             )
         )
         engine = create_engine_for(control_url)
+        control_sessions = async_sessionmaker(engine, expire_on_commit=False)
+        tenancy = Tenancy(
+            control_sessions,
+            keyring,
+            EngineRegistry(
+                max_engines=settings.tenant_max_engines,
+                pool_size=settings.tenant_pool_size,
+                idle_seconds=settings.tenant_engine_idle_seconds,
+            ),
+        )
+        assert control_url.database
+        provisioner = Provisioner(
+            control_sessions=control_sessions,
+            tenancy=tenancy,
+            keyring=keyring,
+            databases=PlatformDatabases.for_control(control_url.database),
+        )
         return cls(
             settings=settings,
             control_url=control_url,
             control_engine=engine,
-            control_sessions=async_sessionmaker(engine, expire_on_commit=False),
+            control_sessions=control_sessions,
             keyring=keyring,
             tokens=TokenService(
                 material.jwt_keys, ttl=timedelta(seconds=settings.token_ttl_seconds)
@@ -58,7 +80,18 @@ class Runtime:
                 max_failures=settings.login_max_failures,
                 window_seconds=settings.login_failure_window_seconds,
             ),
+            tenancy=tenancy,
+            provisioner=provisioner,
         )
 
+    async def start(self) -> None:
+        """Work every entry point needs once: the default server registered."""
+        from storefleet.control.servers.service import ensure_default_server
+
+        async with self.control_sessions() as session, session.begin():
+            await ensure_default_server(session, self.keyring, self.control_url)
+
     async def aclose(self) -> None:
+        await self.tenancy.aclose()
+        self.provisioner.close()
         await self.control_engine.dispose()

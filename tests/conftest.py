@@ -46,11 +46,27 @@ def control_template(pg_server: URL) -> Iterator[str]:
     drop_database(pg_server, name)
 
 
+def drop_tenant_databases(pg_server: URL, control: URL) -> None:
+    """Drop every database a module's stores created on the test server."""
+    assert control.database
+    with psycopg.connect(libpq_conninfo(control), autocommit=True) as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT database_name FROM store_databases WHERE server_id IS NOT NULL"
+            )
+        ]
+    names += [f"{control.database}_tenants", f"{control.database}_tmpl"]
+    for name in names:
+        drop_database(pg_server, name)
+
+
 @pytest.fixture(scope="module")
 def control_db(pg_server: URL, control_template: str) -> Iterator[URL]:
     url = clone_database(pg_server, control_template)
     yield url
     assert url.database
+    drop_tenant_databases(pg_server, url)
     drop_database(pg_server, url.database)
 
 
@@ -116,3 +132,40 @@ def accounts(client: TestClient) -> Accounts:
 
 def bearer(token: object) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+PLACEMENTS = ("pool", "schema", "database")
+
+
+class Stores:
+    """Creates stores through the API for a registered owner."""
+
+    def __init__(self, client: TestClient, accounts: Accounts) -> None:
+        self.client = client
+        self.accounts = accounts
+        self.counter = 0
+
+    def create(
+        self, placement: str = "pool", owner: dict[str, object] | None = None, **extra: object
+    ) -> dict[str, object]:
+        """Returns the store body plus ``owner`` (the registered owner) and ``headers``."""
+        self.counter += 1
+        owner = owner or self.accounts.register()
+        body = {
+            "name": f"Store {self.counter}",
+            "slug": f"{placement}-{unique_name('s').replace('_', '-')}",
+            "placement": placement,
+        }
+        body.update(extra)
+        response = self.client.post("/api/stores", headers=bearer(owner["token"]), json=body)
+        assert response.status_code == 201, response.text
+        store: dict[str, object] = response.json()
+        assert store["provisioning_status"] == "ready", store
+        store["owner"] = owner
+        store["headers"] = bearer(owner["token"])
+        return store
+
+
+@pytest.fixture(scope="module")
+def stores(client: TestClient, accounts: Accounts) -> Stores:
+    return Stores(client, accounts)

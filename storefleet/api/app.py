@@ -14,6 +14,7 @@ from storefleet.api.errors import install_error_handlers
 from storefleet.api.middleware import BodySizeLimit
 from storefleet.config import Settings, get_settings
 from storefleet.control.accounts.routes import router as auth_router
+from storefleet.control.stores.routes import router as stores_router
 from storefleet.runtime import Runtime
 
 
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
 
         url = control_url or resolve_control_url(settings)
         runtime = Runtime.build(settings, url)
+        await runtime.start()
         app.state.runtime = runtime
         try:
             yield
@@ -43,4 +45,5 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(auth_router)
+    app.include_router(stores_router)
     return app

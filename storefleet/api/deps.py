@@ -60,3 +60,13 @@ async def current_caller(request: Request, runtime: RuntimeDep, session: Control
 
 
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
+
+
+async def token_claims(
+    request: Request, runtime: RuntimeDep, session: ControlSession
+) -> TokenClaims:
+    """Any valid, unrevoked token: account, staff or customer (subject checked later)."""
+    return await accounts.verify_token(session, runtime.tokens, bearer_token(request))
+
+
+AnyClaims = Annotated[TokenClaims, Depends(token_claims)]

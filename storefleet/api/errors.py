@@ -20,6 +20,8 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.InvalidInput: 422,
+    errors.BadRequest: 400,
+    errors.Locked: 423,
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.AuthenticationFailed: 401,

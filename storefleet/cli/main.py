@@ -51,6 +51,7 @@ def _with_runtime(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
 
     async def run() -> T:
         runtime = Runtime.build(settings, url)
+        await runtime.start()
         try:
             return await work(runtime)
         finally:

@@ -98,7 +98,7 @@ def upgrade() -> None:
     op.create_table(
         "revoked_tokens",
         sa.Column("jti", sa.Text(), nullable=False),
-        sa.Column("account_id", sa.UUID(), nullable=False),
+        sa.Column("account_id", sa.UUID(), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column(
             "revoked_at",
@@ -106,6 +106,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
+        sa.Column("subject", sa.Text(), server_default="", nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],

@@ -45,8 +45,9 @@ class RevokedToken(ControlBase):
     __tablename__ = "revoked_tokens"
 
     jti: Mapped[str] = mapped_column(Text, primary_key=True)
-    account_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    account_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("accounts.id", ondelete="CASCADE")
     )
+    subject: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     revoked_at: Mapped[datetime] = created_at()

@@ -115,14 +115,31 @@ def issue_token(tokens: TokenService, account: Account) -> str:
     )
 
 
-async def resolve_token(
-    session: AsyncSession, tokens: TokenService, raw: str
-) -> tuple[Account, TokenClaims]:
-    """The account behind a bearer token, refusing expired, revoked or superseded tokens."""
+PLATFORM_ACCOUNT_TYPES = ("agency", "platform_admin")
+
+
+async def verify_token(session: AsyncSession, tokens: TokenService, raw: str) -> TokenClaims:
+    """Signature, expiry and revocation; who the subject is gets checked by the caller."""
     try:
         claims = tokens.verify(raw)
     except TokenError as exc:
         raise AuthenticationFailed(str(exc)) from None
+    if await session.get(RevokedToken, claims.jti) is not None:
+        raise AuthenticationFailed("Token is no longer valid")
+    return claims
+
+
+async def resolve_token(
+    session: AsyncSession, tokens: TokenService, raw: str
+) -> tuple[Account, TokenClaims]:
+    """The account behind a bearer token, refusing expired, revoked or superseded tokens."""
+    claims = await verify_token(session, tokens, raw)
+    return await account_for_claims(session, claims), claims
+
+
+async def account_for_claims(session: AsyncSession, claims: TokenClaims) -> Account:
+    if claims.account_type not in PLATFORM_ACCOUNT_TYPES:
+        raise AuthenticationFailed("Token is not a platform account token")
     try:
         account_id = uuid.UUID(claims.sub)
     except ValueError:
@@ -130,21 +147,28 @@ async def resolve_token(
     account = await session.get(Account, account_id)
     if account is None or not account.is_active or account.token_version != claims.ver:
         raise AuthenticationFailed("Token is no longer valid")
-    if await session.get(RevokedToken, claims.jti) is not None:
-        raise AuthenticationFailed("Token is no longer valid")
-    return account, claims
+    return account
 
 
-async def revoke_token(session: AsyncSession, account: Account, claims: TokenClaims) -> None:
-    existing = await session.get(RevokedToken, claims.jti)
-    if existing is None:
+async def revoke_claims(session: AsyncSession, claims: TokenClaims) -> None:
+    """Refuse this token from now on (any kind of token: account, staff, customer)."""
+    if await session.get(RevokedToken, claims.jti) is None:
+        account_id = None
+        if claims.account_type in PLATFORM_ACCOUNT_TYPES:
+            account_id = uuid.UUID(claims.sub)
         session.add(
             RevokedToken(
                 jti=claims.jti,
-                account_id=account.id,
+                account_id=account_id,
+                subject=f"{claims.account_type}:{claims.sub}",
                 expires_at=datetime.fromtimestamp(claims.exp, UTC),
             )
         )
+        await session.flush()
+
+
+async def revoke_token(session: AsyncSession, account: Account, claims: TokenClaims) -> None:
+    await revoke_claims(session, claims)
     await audit.record(
         session,
         action="account.logout",

@@ -1,0 +1,1 @@
+"""The tenant data plane: one folder per commerce domain."""

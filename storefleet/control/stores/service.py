@@ -1,0 +1,143 @@
+"""The store registry: create, list, rename and soft-delete stores an account owns."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storefleet.control.accounts.models import Account
+from storefleet.control.audit import service as audit
+from storefleet.control.stores.models import Store
+from storefleet.errors import Conflict, NotFound, PermissionDenied
+from storefleet.tenancy.models import StoreDatabase
+from storefleet.tenancy.provisioning import Provisioner
+
+STORE_NOT_FOUND = "Store not found"
+
+
+async def create_store(
+    session: AsyncSession,
+    provisioner: Provisioner,
+    owner: Account,
+    *,
+    name: str,
+    slug: str,
+    placement: str,
+    server: str | None = None,
+    max_stores: int,
+) -> tuple[Store, StoreDatabase]:
+    """Register a store and its planned placement (``pending``); provisioning runs after commit."""
+    live = await session.scalar(
+        select(func.count())
+        .select_from(Store)
+        .where(Store.owner_id == owner.id, Store.deleted_at.is_(None))
+    )
+    if (live or 0) >= max_stores:
+        raise PermissionDenied(
+            f"This account already has the maximum of {max_stores} stores", field="stores"
+        )
+    if await session.scalar(select(Store.id).where(Store.slug == slug)) is not None:
+        raise Conflict("A store with this slug already exists", field="slug")
+    store = Store(owner_id=owner.id, name=name, slug=slug, status="pending")
+    session.add(store)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("A store with this slug already exists", field="slug") from None
+    row = await provisioner.plan(session, store, placement, server_name=server)
+    await audit.record(
+        session,
+        action="store.created",
+        entity_type="store",
+        entity_id=store.id,
+        actor_id=owner.id,
+        actor_label="owner",
+        after={"name": name, "slug": slug, "placement": placement},
+    )
+    return store, row
+
+
+async def list_stores(
+    session: AsyncSession, owner: Account, *, limit: int, offset: int
+) -> tuple[list[tuple[Store, StoreDatabase | None]], int]:
+    base = select(Store).where(Store.owner_id == owner.id, Store.deleted_at.is_(None))
+    total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = await session.execute(
+        select(Store, StoreDatabase)
+        .outerjoin(StoreDatabase, StoreDatabase.store_id == Store.id)
+        .where(Store.owner_id == owner.id, Store.deleted_at.is_(None))
+        .order_by(Store.created_at, Store.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [(s, d) for s, d in rows.all()], int(total)
+
+
+async def owned_store(
+    session: AsyncSession, owner: Account, store_id: uuid.UUID, *, for_update: bool = False
+) -> Store:
+    """The caller's live store; another account's store answers exactly like a missing one."""
+    stmt = select(Store).where(
+        Store.id == store_id, Store.owner_id == owner.id, Store.deleted_at.is_(None)
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    store = (await session.execute(stmt)).scalar_one_or_none()
+    if store is None:
+        raise NotFound(STORE_NOT_FOUND)
+    return store
+
+
+async def store_database(session: AsyncSession, store_id: uuid.UUID) -> StoreDatabase | None:
+    return await session.get(StoreDatabase, store_id)
+
+
+async def update_store(
+    session: AsyncSession, owner: Account, store: Store, changes: dict[str, object]
+) -> Store:
+    before = {k: getattr(store, k) for k in changes}
+    if "slug" in changes and changes["slug"] != store.slug:
+        taken = await session.scalar(
+            select(Store.id).where(Store.slug == changes["slug"], Store.id != store.id)
+        )
+        if taken is not None:
+            raise Conflict("A store with this slug already exists", field="slug")
+    for key, value in changes.items():
+        setattr(store, key, value)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("A store with this slug already exists", field="slug") from None
+    await audit.record(
+        session,
+        action="store.updated",
+        entity_type="store",
+        entity_id=store.id,
+        actor_id=owner.id,
+        actor_label="owner",
+        before=before,
+        after=dict(changes),
+    )
+    return store
+
+
+async def soft_delete_store(session: AsyncSession, owner: Account, store: Store) -> None:
+    """Hide the store at once; its data stays until a purge step removes it."""
+    store.deleted_at = datetime.now(UTC)
+    store.status = "deleted"
+    store.is_active = False
+    await session.flush()
+    await audit.record(
+        session,
+        action="store.deleted",
+        entity_type="store",
+        entity_id=store.id,
+        actor_id=owner.id,
+        actor_label="owner",
+    )

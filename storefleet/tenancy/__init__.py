@@ -1,0 +1,1 @@
+"""Where each store's data lives and how requests reach it."""

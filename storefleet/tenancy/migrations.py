@@ -1,0 +1,162 @@
+"""The tenant Alembic history, applied schema by schema without re-reading it each time.
+
+Alembic's command layer re-parses the script directory and the env for every run, which is
+most of the cost of migrating hundreds of schemas. Here the history is loaded once and each
+schema's upgrade runs in the caller's transaction, as the owner role, with the schema's own
+``alembic_version`` table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+
+from storefleet.db.migrate import migrations_root
+from storefleet.tenancy.ddl import OWNER_ROLE, checked_schema, head_schema_script, ident
+
+# alembic's ``op`` and ``context`` are process-wide proxies: one migration at a time per process.
+_ALEMBIC_LOCK = threading.Lock()
+
+
+class ChangedMigrationError(RuntimeError):
+    """An applied migration file no longer matches the checksum recorded when it ran."""
+
+
+class TenantMigrator:
+    def __init__(self, location: Path | None = None) -> None:
+        self.location = location or migrations_root() / "tenant"
+        self.config = Config()
+        self.config.set_main_option("script_location", str(self.location))
+        self.script = ScriptDirectory.from_config(self.config)
+
+    @cached_property
+    def head(self) -> str:
+        head = self.script.get_current_head()
+        assert head is not None
+        return head
+
+    def resolve(self, target: str) -> str:
+        if target == "head":
+            return self.head
+        revision = self.script.get_revision(target)
+        if revision is None:
+            raise ValueError(f"unknown tenant revision {target!r}")
+        return revision.revision
+
+    def path_between(self, current: str | None, target: str) -> list[str]:
+        """Revisions to apply to go from ``current`` to ``target`` (upgrades only)."""
+        target = self.resolve(target)
+        if current == target:
+            return []
+        revs = list(self.script.iterate_revisions(target, current or "base"))
+        return [r.revision for r in reversed(revs)]
+
+    def checksums(self) -> dict[str, str]:
+        """sha256 of each revision file, by revision id."""
+        sums: dict[str, str] = {}
+        for rev in self.script.walk_revisions():
+            assert rev.path is not None
+            sums[rev.revision] = hashlib.sha256(Path(rev.path).read_bytes()).hexdigest()
+        return sums
+
+    @cached_property
+    def head_script(self) -> str:
+        from storefleet.commerce.models import TenantBase
+
+        return head_schema_script(TenantBase.metadata.sorted_tables, self.head)
+
+    def enter_schema(self, conn: Connection, schema: str) -> None:
+        """Make the rest of the caller's transaction act as the owner inside ``schema``."""
+        conn.exec_driver_sql(f"SET LOCAL ROLE {OWNER_ROLE}")
+        conn.exec_driver_sql(f"SET LOCAL search_path TO {ident(checked_schema(schema))}")
+
+    def create_head(self, conn: Connection, schema: str) -> None:
+        """Create every tenant table at head in an empty schema, stamped, in the caller's txn."""
+        self.enter_schema(conn, schema)
+        conn.exec_driver_sql(self.head_script)
+
+    def upgrade(
+        self, conn: Connection, schema: str, target: str = "head"
+    ) -> tuple[str | None, str]:
+        """Upgrade one schema inside the caller's transaction; returns (from, to)."""
+        target = self.resolve(target)
+        self.enter_schema(conn, schema)
+        current = self.current_revision(conn, schema)
+        if current == target:
+            return current, target
+
+        def fn(rev: object, context: object) -> object:
+            return self.script._upgrade_revs(target, rev)  # type: ignore[arg-type]
+
+        with _ALEMBIC_LOCK:
+            env = EnvironmentContext(self.config, self.script, fn=fn, destination_rev=target)
+            with env:
+                env.configure(
+                    connection=conn,
+                    version_table_schema=schema,
+                    transactional_ddl=True,
+                )
+                env.run_migrations()
+        return current, target
+
+    def current_revision(self, conn: Connection, schema: str) -> str | None:
+        return self.current_revisions(conn, [schema]).get(schema)
+
+    def current_revisions(self, conn: Connection, schemas: Sequence[str]) -> dict[str, str | None]:
+        """Every schema's revision in one catalog round trip (None: no version table)."""
+        schemas = [checked_schema(s) for s in schemas]
+        if not schemas:
+            return {}
+        present = {
+            row[0]
+            for row in conn.execute(
+                text(
+                    "SELECT n.nspname FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relname = 'alembic_version' AND n.nspname = ANY(:schemas)"
+                ),
+                {"schemas": schemas},
+            )
+        }
+        result: dict[str, str | None] = {s: None for s in schemas}
+        parts = [
+            f"SELECT '{s}' AS schema, version_num FROM {ident(s)}.alembic_version"  # noqa: S608
+            for s in schemas
+            if s in present
+        ]
+        for chunk_start in range(0, len(parts), 500):
+            union = " UNION ALL ".join(parts[chunk_start : chunk_start + 500])
+            if union:
+                for schema, version in conn.exec_driver_sql(union):
+                    result[schema] = version
+        return result
+
+
+def record_checksums(
+    existing: dict[str, str], current: dict[str, str], applied: Iterable[str]
+) -> dict[str, str]:
+    """Refuse when an applied file changed; return the checksums to record for new ones."""
+    changed = [r for r in applied if r in existing and existing[r] != current.get(r)]
+    if changed:
+        raise ChangedMigrationError(
+            "tenant migration files changed after they were applied: " + ", ".join(sorted(changed))
+        )
+    return {r: current[r] for r in applied if r not in existing and r in current}
+
+
+_default: TenantMigrator | None = None
+
+
+def tenant_migrator() -> TenantMigrator:
+    global _default
+    if _default is None:
+        _default = TenantMigrator()
+    return _default

@@ -1,0 +1,168 @@
+"""``tenancy.session(store)``: the only way to tenant data.
+
+Each session is one transaction on the store's database, as the request role, whose first
+statement sets ``search_path`` and ``storefleet.store_id`` for that transaction only
+(``set_config(..., true)``), so nothing leaks to the next user of the connection, even
+behind PgBouncer in transaction mode.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storefleet.control.servers.models import DatabaseServer
+from storefleet.control.servers.service import ServerAccess, access_for
+from storefleet.db.urls import parse_url
+from storefleet.errors import NotFound, ServiceUnavailable
+from storefleet.security.keyring import Keyring
+from storefleet.tenancy.ddl import APP_ROLE, checked_schema
+from storefleet.tenancy.engines import EngineRegistry
+from storefleet.tenancy.placement import StorePlacement, load_placement
+
+ENTER_STORE = text(
+    "SELECT set_config('search_path', :schema, true), "
+    "set_config('storefleet.store_id', :store_id, true)"
+)
+ENTER_STORE_FOR_WRITE = text(
+    "SELECT set_config('search_path', :schema, true), "
+    "set_config('storefleet.store_id', :store_id, true), "
+    "pg_try_advisory_xact_lock_shared(hashtextextended(:store_id, 7301))"
+)
+MOVE_RETRY_AFTER = 5
+
+
+def store_lock_key_sql() -> str:
+    """The advisory lock a move holds exclusively while it copies a store."""
+    return "hashtextextended(%s, 7301)"
+
+
+def external_credentials_aad(store_id: uuid.UUID) -> str:
+    return f"store_databases:{store_id}:credentials"
+
+
+class Tenancy:
+    """Routes a store to its data: placements and server credentials cached, engines pooled."""
+
+    def __init__(
+        self,
+        control_sessions: async_sessionmaker[AsyncSession],
+        keyring: Keyring,
+        registry: EngineRegistry,
+    ) -> None:
+        self.control_sessions = control_sessions
+        self.keyring = keyring
+        self.registry = registry
+        self._placements: dict[uuid.UUID, StorePlacement] = {}
+        self._servers: dict[uuid.UUID, ServerAccess] = {}
+        self._external: dict[uuid.UUID, dict[str, str]] = {}
+
+    def invalidate(self, store_id: uuid.UUID | None = None) -> None:
+        if store_id is None:
+            self._placements.clear()
+            self._external.clear()
+        else:
+            self._placements.pop(store_id, None)
+            self._external.pop(store_id, None)
+
+    async def placement(self, store_id: uuid.UUID, *, fresh: bool = False) -> StorePlacement:
+        cached = None if fresh else self._placements.get(store_id)
+        if cached is not None:
+            return cached
+        async with self.control_sessions() as s:
+            found = await load_placement(s, store_id)
+        if found is None:
+            raise NotFound("Store not found")
+        if len(self._placements) > 100_000:
+            self._placements.clear()
+        self._placements[store_id] = found
+        return found
+
+    async def server(self, server_id: uuid.UUID) -> ServerAccess:
+        access = self._servers.get(server_id)
+        if access is None:
+            async with self.control_sessions() as s:
+                server = await s.get(DatabaseServer, server_id)
+            if server is None:
+                raise NotFound("database server not found")
+            access = access_for(server, self.keyring)
+            self._servers[server_id] = access
+        return access
+
+    def forget_server(self, server_id: uuid.UUID) -> None:
+        self._servers.pop(server_id, None)
+
+    async def external_credentials(self, store_id: uuid.UUID) -> dict[str, str]:
+        creds = self._external.get(store_id)
+        if creds is None:
+            from storefleet.tenancy.models import StoreDatabase
+
+            async with self.control_sessions() as s:
+                row = await s.get(StoreDatabase, store_id)
+            if row is None or row.credentials_ciphertext is None:
+                raise NotFound("store has no connected database")
+            creds = json.loads(
+                self.keyring.decrypt_text(
+                    row.credentials_ciphertext, external_credentials_aad(store_id)
+                )
+            )
+            self._external[store_id] = creds
+        return creds
+
+    async def admin_url(self, where: StorePlacement) -> URL:
+        """Owner-level URL of the store's database (DDL, moves, provisioning)."""
+        if where.server_id is not None:
+            return (await self.server(where.server_id)).admin(where.database)
+        return parse_url((await self.external_credentials(where.store_id))["url"])
+
+    async def app_url(self, where: StorePlacement) -> URL:
+        """Request-role URL of the store's database."""
+        if where.server_id is not None:
+            return (await self.server(where.server_id)).app(where.database)
+        creds = await self.external_credentials(where.store_id)
+        url = parse_url(creds["url"])
+        if creds.get("app_password"):
+            return url.set(username=APP_ROLE, password=creds["app_password"])
+        return url
+
+    @asynccontextmanager
+    async def session(
+        self,
+        store: StorePlacement | uuid.UUID,
+        *,
+        write: bool = True,
+        allow_unready: bool = False,
+    ) -> AsyncIterator[AsyncSession]:
+        """A transaction on the store's data, committed when the block ends without error."""
+        where = store if isinstance(store, StorePlacement) else await self.placement(store)
+        if where.status != "ready" and not allow_unready:
+            raise ServiceUnavailable(
+                "The store's data is not ready yet", retry_after=MOVE_RETRY_AFTER
+            )
+        if write and where.writes_paused:
+            raise ServiceUnavailable(
+                "The store is being moved; writes resume shortly", retry_after=MOVE_RETRY_AFTER
+            )
+        engine = self.registry.get(where.engine_key, await self.app_url(where))
+        params = {"schema": checked_schema(where.schema), "store_id": str(where.store_id)}
+        async with AsyncSession(engine, expire_on_commit=False, autoflush=True) as session:
+            async with session.begin():
+                if write:
+                    row = (await session.execute(ENTER_STORE_FOR_WRITE, params)).one()
+                    if not row[2]:
+                        raise ServiceUnavailable(
+                            "The store is being moved; writes resume shortly",
+                            retry_after=MOVE_RETRY_AFTER,
+                        )
+                else:
+                    await session.execute(ENTER_STORE, params)
+                yield session
+
+    async def aclose(self) -> None:
+        await self.registry.aclose()
