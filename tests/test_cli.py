@@ -42,13 +42,14 @@ def test_db_upgrade_and_status(runner: CliRunner) -> None:
 
 
 def test_db_status_reports_behind(runner: CliRunner, control_conn: psycopg.Connection) -> None:
-    control_conn.execute("UPDATE alembic_version SET version_num = 'c0000'")
+    (head,) = control_conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    control_conn.execute("UPDATE alembic_version SET version_num = 'c0001'")
     try:
         status = runner.invoke(cli, ["db", "status"])
         assert status.exit_code == 1
         assert "behind" in status.output
     finally:
-        control_conn.execute("UPDATE alembic_version SET version_num = 'c0001'")
+        control_conn.execute("UPDATE alembic_version SET version_num = %s", (head,))
 
 
 def test_accounts_create_and_list(runner: CliRunner, control_conn: psycopg.Connection) -> None:
