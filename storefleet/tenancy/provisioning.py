@@ -311,6 +311,15 @@ class Provisioner:
             ensure_database(server.admin_url, self.databases.tenants)
             self._grant_connect(server.admin(self.databases.tenants))
 
+    def prepare_target(self, server: ServerAccess, row: StoreDatabase) -> None:
+        """Roles, database and schema at head on a managed server, ready to receive a move.
+
+        ``row`` is a transient placement row (not in any session); nothing is recorded.
+        """
+        admin = server.admin(row.database_name)
+        self._prepare_server(server, admin, row)
+        self._prepare_container(server, admin, row)
+
     def _grant_connect(self, url: URL) -> None:
         with self.admin_engines.get(url).begin() as conn:
             conn.exec_driver_sql(
@@ -459,6 +468,24 @@ class Provisioner:
 
     def close(self) -> None:
         self.admin_engines.dispose()
+
+
+async def resume_in_background(provisioner: Provisioner) -> None:
+    """Start-up task: finish interrupted provisionings; logs failures, never raises."""
+    try:
+        results = await provisioner.resume_all()
+    except Exception:
+        log.exception("resuming provisioning at start-up failed")
+        return
+    for store_id, error in results:
+        if error:
+            log.warning("provisioning store %s still fails: %s", store_id, error)
+    if results:
+        log.info(
+            "resumed provisioning of %d stores (%d still failing)",
+            len(results),
+            sum(1 for _, e in results if e),
+        )
 
 
 def utcnow() -> datetime:

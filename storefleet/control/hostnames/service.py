@@ -76,10 +76,12 @@ async def add_hostname(
 
 async def remove_hostname(
     session: AsyncSession, store_id: uuid.UUID, hostname_id: uuid.UUID
-) -> None:
+) -> str:
+    """Remove one of the store's hostnames (another store's answers 404); returns its name."""
     row = await session.get(StoreHostname, hostname_id)
     if row is None or row.store_id != store_id:
         raise NotFound("Hostname not found")
+    removed = row.hostname
     was_primary = row.is_primary
     await session.delete(row)
     await session.flush()
@@ -95,6 +97,7 @@ async def remove_hostname(
         if nxt is not None:
             nxt.is_primary = True
             await session.flush()
+    return removed
 
 
 async def store_for_hostname(session: AsyncSession, hostname: str) -> uuid.UUID | None:

@@ -93,7 +93,12 @@ async def update_store(
     store = await service.owned_store(session, ctx.account, ctx.store_id, for_update=True)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if changes:
+        from storefleet.commerce.store import service as profiles
+
         await service.update_store(session, ctx.account, store, changes)
+        await profiles.sync_identity(
+            runtime.tenancy, ctx.placement, name=changes.get("name"), slug=changes.get("slug")
+        )
     runtime.tenancy.invalidate(ctx.store_id)
     return store_out(store, await service.store_database(session, ctx.store_id))
 

@@ -1,0 +1,43 @@
+"""What every ``storefleet`` command shares: a migrated control plane and a runtime."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from sqlalchemy.engine import URL
+
+from storefleet.config import Settings
+
+if TYPE_CHECKING:
+    from storefleet.runtime import Runtime
+
+T = TypeVar("T")
+
+
+def migrated_control_url(settings: Settings, *, stop_at_exit: bool = True) -> URL:
+    """The control database (embedded server started if needed), upgraded to head."""
+    from storefleet.db.engine import control_url
+    from storefleet.db.migrate import upgrade_control
+
+    url = control_url(settings, stop_at_exit=stop_at_exit)
+    upgrade_control(url)
+    return url
+
+
+def with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run ``work(runtime)`` on a fresh event loop, closing the runtime afterwards."""
+    from storefleet.runtime import Runtime
+
+    url = migrated_control_url(settings)
+
+    async def run() -> T:
+        runtime = Runtime.build(settings, url)
+        await runtime.start()
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.aclose()
+
+    return asyncio.run(run())

@@ -1,0 +1,113 @@
+"""The tenant's store profile and config: read, edited, and kept in step with the registry."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storefleet.commerce.store.models import StoreConfig, StoreProfile
+from storefleet.errors import NotFound
+from storefleet.tenancy.placement import StorePlacement
+from storefleet.tenancy.session import Tenancy
+
+PROFILE_NOT_FOUND = "Store not found"
+
+PUBLIC_COLUMNS = (
+    StoreProfile.id,
+    StoreProfile.name,
+    StoreProfile.slug,
+    StoreProfile.description,
+    StoreProfile.logo_url,
+    StoreProfile.banner_url,
+    StoreProfile.theme_color,
+    StoreProfile.currency,
+    StoreProfile.timezone,
+    StoreProfile.contact_email,
+    StoreProfile.website_url,
+    StoreProfile.published,
+)
+
+
+async def get_profile(
+    session: AsyncSession, store_id: uuid.UUID, *, for_update: bool = False
+) -> tuple[StoreProfile, StoreConfig]:
+    stmt = (
+        select(StoreProfile, StoreConfig)
+        .join(
+            StoreConfig,
+            (StoreConfig.store_id == StoreProfile.store_id)
+            & (StoreConfig.profile_id == StoreProfile.id),
+        )
+        .where(StoreProfile.store_id == store_id, StoreProfile.deleted_at.is_(None))
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise NotFound(PROFILE_NOT_FOUND)
+    return row[0], row[1]
+
+
+async def public_profile(session: AsyncSession, store_id: uuid.UUID) -> dict[str, Any]:
+    """The storefront's view: one query, only the public columns."""
+    row = (
+        await session.execute(
+            select(*PUBLIC_COLUMNS).where(
+                StoreProfile.store_id == store_id, StoreProfile.deleted_at.is_(None)
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound(PROFILE_NOT_FOUND)
+    return dict(row._mapping)
+
+
+async def update_profile(
+    session: AsyncSession, store_id: uuid.UUID, changes: dict[str, Any]
+) -> tuple[StoreProfile, StoreConfig]:
+    """Apply validated changes; publishing stamps ``published_at``, unpublishing clears it."""
+    profile, config = await get_profile(session, store_id, for_update=True)
+    if "published" in changes:
+        if changes["published"] and not profile.published:
+            profile.published_at = datetime.now(UTC)
+        elif not changes["published"]:
+            profile.published_at = None
+    for key, value in changes.items():
+        setattr(profile, key, value)
+    if changes:
+        profile.updated_at = datetime.now(UTC)
+    await session.flush()
+    return profile, config
+
+
+async def update_config(
+    session: AsyncSession, store_id: uuid.UUID, changes: dict[str, Any]
+) -> tuple[StoreProfile, StoreConfig]:
+    profile, config = await get_profile(session, store_id, for_update=True)
+    for key, value in changes.items():
+        setattr(config, key, value)
+    if changes:
+        config.updated_at = datetime.now(UTC)
+    await session.flush()
+    return profile, config
+
+
+async def sync_identity(
+    tenancy: Tenancy, placement: StorePlacement, *, name: str | None, slug: str | None
+) -> None:
+    """Copy a registry rename into the tenant profile.
+
+    Skipped while the data is not ready: provisioning seeds the profile from the registry.
+    """
+    changes = {k: v for k, v in (("name", name), ("slug", slug)) if v is not None}
+    if not changes or placement.status != "ready":
+        return
+    async with tenancy.session(placement, write=True) as s:
+        profile, _ = await get_profile(s, placement.store_id, for_update=True)
+        for key, value in changes.items():
+            setattr(profile, key, value)
+        profile.updated_at = datetime.now(UTC)

@@ -1,0 +1,250 @@
+"""Store staff: listing, adding, removing, and staff sign-in. No HTTP here.
+
+Staff live in the tenant ``users`` table next to the owner (synced from the control plane)
+and customers. Functions that hash or verify passwords do so outside any tenant
+transaction, so a slow argon2 call never holds a connection.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storefleet.commerce.users.models import TenantUser
+from storefleet.control.accounts import service as accounts
+from storefleet.control.accounts.throttle import LoginThrottle
+from storefleet.control.audit import service as audit
+from storefleet.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    Locked,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+)
+from storefleet.security import passwords
+from storefleet.security.tokens import TokenClaims, TokenService
+from storefleet.tenancy.placement import StorePlacement
+from storefleet.tenancy.session import Tenancy
+
+LISTED_ROLES = ("owner", "admin", "staff")
+ADDABLE_ROLES = ("admin", "staff")
+MANAGER_ROLES = ("owner", "admin")
+LOGIN_ROLES = ("admin", "staff")
+STAFF_NOT_FOUND = "Staff member not found"
+EMAIL_TAKEN = "A user with this email already exists in this store"
+BAD_CREDENTIALS = "Invalid store, email or password"
+
+_ROLE_ORDER = case({"owner": 0, "admin": 1, "staff": 2}, value=TenantUser.role, else_=3)
+
+
+def _require_manager(actor_role: str) -> None:
+    if actor_role not in MANAGER_ROLES:
+        raise PermissionDenied("Only the store's owner or an admin can manage staff")
+
+
+async def find_by_email(s: AsyncSession, store_id: uuid.UUID, email: str) -> TenantUser | None:
+    result = await s.execute(
+        select(TenantUser).where(
+            TenantUser.store_id == store_id,
+            func.lower(TenantUser.email) == email.strip().lower(),
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_staff(
+    tenancy: Tenancy,
+    placement: StorePlacement,
+    *,
+    role: str | None = None,
+    include_inactive: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[TenantUser], int]:
+    """Owner, admins and staff (never customers); the owner first, then by creation."""
+    conditions = [TenantUser.store_id == placement.store_id, TenantUser.role.in_(LISTED_ROLES)]
+    if role is not None:
+        conditions.append(TenantUser.role == role)
+    if not include_inactive:
+        conditions.append(TenantUser.is_active.is_(True))
+    async with tenancy.session(placement, write=False) as s:
+        total = (
+            await s.execute(select(func.count()).select_from(TenantUser).where(*conditions))
+        ).scalar_one()
+        rows = (
+            await s.execute(
+                select(TenantUser)
+                .where(*conditions)
+                .order_by(_ROLE_ORDER, TenantUser.created_at, TenantUser.id)
+                .limit(limit)
+                .offset(offset)
+            )
+        ).scalars()
+        return list(rows), int(total)
+
+
+async def add_staff(
+    tenancy: Tenancy,
+    placement: StorePlacement,
+    *,
+    actor_role: str,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    role: str,
+) -> TenantUser:
+    """Add an admin or staff member; a removed staff member with that email comes back."""
+    _require_manager(actor_role)
+    if role not in ADDABLE_ROLES:
+        raise InvalidInput("role must be admin or staff", field="role")
+    email = email.strip()
+    try:
+        passwords.check_strength(password, email=email)
+    except passwords.WeakPasswordError as exc:
+        raise InvalidInput(str(exc), field="password") from None
+    password_hash = await passwords.hash_password(password)
+    async with tenancy.session(placement) as s:
+        user = await find_by_email(s, placement.store_id, email)
+        if user is not None:
+            if user.is_active or user.role not in ADDABLE_ROLES:
+                raise Conflict(EMAIL_TAKEN, field="email")
+            user.is_active = True
+            user.token_version += 1
+        else:
+            user = TenantUser(store_id=placement.store_id, email=email, account_type="staff")
+            s.add(user)
+        user.password_hash = password_hash
+        user.first_name = first_name
+        user.last_name = last_name
+        user.role = role
+        try:
+            await s.flush()
+        except IntegrityError:
+            raise Conflict(EMAIL_TAKEN, field="email") from None
+        await s.refresh(user)
+        return user
+
+
+async def remove_staff(
+    tenancy: Tenancy, placement: StorePlacement, *, actor_role: str, user_id: uuid.UUID
+) -> TenantUser:
+    """Deactivate an admin or staff member and end their tokens; the row stays for history."""
+    _require_manager(actor_role)
+    async with tenancy.session(placement) as s:
+        user = (
+            await s.execute(
+                select(TenantUser)
+                .where(TenantUser.store_id == placement.store_id, TenantUser.id == user_id)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        if user is None or not user.is_active or user.role not in LISTED_ROLES:
+            raise NotFound(STAFF_NOT_FOUND)
+        if user.role == "owner":
+            raise Conflict("The store's owner cannot be removed")
+        user.is_active = False
+        user.token_version += 1
+        await s.flush()
+        return user
+
+
+async def authenticate_staff(
+    tenancy: Tenancy,
+    *,
+    store_id: uuid.UUID,
+    email: str,
+    password: str,
+    throttle: LoginThrottle,
+    client_ip: str | None,
+) -> TenantUser:
+    """Check staff credentials. Unknown store, email, owner row or wrong password fail alike."""
+    keys = [f"staff:{store_id}:{email.strip().lower()}"]
+    if client_ip:
+        keys.append(f"client:{client_ip}")
+    throttle.check(*keys)
+    placement: StorePlacement | None
+    try:
+        placement = await tenancy.placement(store_id)
+    except NotFound:
+        placement = None
+    user = None
+    if placement is not None and placement.store_status != "deleted":
+        async with tenancy.session(placement, write=False) as s:
+            user = await find_by_email(s, store_id, email)
+    if placement is None or user is None or user.password_hash is None:
+        await passwords.burn_verify(password)
+        throttle.record_failure(*keys)
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    ok, new_hash = await passwords.verify_password(user.password_hash, password)
+    if not ok or not user.is_active or user.role not in LOGIN_ROLES:
+        throttle.record_failure(*keys)
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    throttle.reset(keys[0])
+    if placement.store_status == "suspended":
+        raise Locked("This store is suspended")
+    now = datetime.now(UTC)
+    values: dict[str, object] = {"last_login_at": now}
+    if new_hash:
+        values["password_hash"] = new_hash
+    try:
+        async with tenancy.session(placement) as s:
+            await s.execute(
+                update(TenantUser)
+                .where(TenantUser.store_id == store_id, TenantUser.id == user.id)
+                .values(**values)
+            )
+    except ServiceUnavailable:
+        pass  # a store being moved still lets staff sign in; only the timestamp is skipped
+    user.last_login_at = now
+    return user
+
+
+def issue_staff_token(tokens: TokenService, user: TenantUser) -> str:
+    return tokens.issue(
+        sub=str(user.id),
+        account_type="staff",
+        role=user.role,
+        ver=user.token_version,
+        store_id=str(user.store_id),
+    )
+
+
+async def logout_staff(control: AsyncSession, claims: TokenClaims) -> None:
+    """Refuse this staff token from now on (the revocation list lives in the control plane)."""
+    if claims.account_type != "staff":
+        raise AuthenticationFailed("Not a staff token; use /api/auth/logout")
+    await accounts.revoke_claims(control, claims)
+
+
+async def record_change(
+    control: AsyncSession,
+    *,
+    action: str,
+    user: TenantUser,
+    actor_id: uuid.UUID,
+    actor_label: str,
+    client_ip: str | None,
+) -> None:
+    """Staff changes go to the platform audit log: who let whom into which store."""
+    await audit.record(
+        control,
+        action=action,
+        entity_type="store_user",
+        entity_id=user.id,
+        actor_id=actor_id,
+        actor_label=actor_label,
+        after={
+            "store_id": str(user.store_id),
+            "email": user.email,
+            "role": user.role,
+            "is_active": user.is_active,
+        },
+        client_ip=client_ip,
+    )

@@ -1,0 +1,27 @@
+"""Request and response bodies of the hostnames API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+
+class HostnameCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hostname: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    primary: bool = False
+
+
+class HostnameOut(BaseModel):
+    id: uuid.UUID
+    hostname: str
+    is_primary: bool
+    created_at: datetime | None = None
+
+
+class HostnameList(BaseModel):
+    items: list[HostnameOut]

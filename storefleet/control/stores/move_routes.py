@@ -1,0 +1,76 @@
+"""Moving a store's data: between placements and servers, or onto the owner's own database."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+
+from storefleet.api.deps import RuntimeDep
+from storefleet.api.store_access import StoreOwner, check_store_usable
+from storefleet.control.stores.models import Store
+from storefleet.control.stores.routes import store_out
+from storefleet.control.stores.schemas import (
+    ConnectDatabase,
+    ConnectDatabaseOut,
+    MoveRequest,
+    StoreOut,
+)
+from storefleet.runtime import Runtime
+from storefleet.tenancy import external as ext
+from storefleet.tenancy.models import StoreDatabase
+from storefleet.tenancy.moves import ExternalTarget, move_store
+
+router = APIRouter(prefix="/api/stores", tags=["stores"])
+
+
+async def _store(runtime: Runtime, store_id: uuid.UUID) -> StoreOut:
+    async with runtime.control_sessions() as s:
+        store = await s.get(Store, store_id)
+        db = await s.get(StoreDatabase, store_id)
+    assert store is not None
+    return store_out(store, db)
+
+
+@router.post("/{store_id}/move")
+async def move(body: MoveRequest, ctx: StoreOwner, runtime: RuntimeDep) -> dict[str, Any]:
+    """Copy the store's rows to another placement or server; writes pause while it runs."""
+    check_store_usable(ctx.placement)
+    report = await move_store(
+        runtime, ctx.store_id, placement=body.placement, server_name=body.server
+    )
+    out = await _store(runtime, ctx.store_id)
+    return {"store": out.model_dump(mode="json"), "move": report.as_dict()}
+
+
+@router.post("/{store_id}/connect-database", response_model=ConnectDatabaseOut)
+async def connect_database(
+    body: ConnectDatabase, ctx: StoreOwner, runtime: RuntimeDep
+) -> ConnectDatabaseOut:
+    """Move the store onto a PostgreSQL database its owner brings (Supabase or any URL)."""
+    check_store_usable(ctx.placement)
+    allow = runtime.settings.private_databases_allowed
+    report = await ext.inspect_external_database(body.database_url, allow_private=allow)
+    checked = await ext.check_host_allowed(
+        ext.validate_url_shape(body.database_url, allow_private=allow), allow_private=allow
+    )
+    app_password = secrets.token_urlsafe(24) if report.can_create_role else None
+    await move_store(
+        runtime,
+        ctx.store_id,
+        placement="database",
+        external=ExternalTarget(
+            url=checked.url,
+            app_password=app_password,
+            isolation="dedicated_role" if app_password else "owner_role",
+        ),
+    )
+    return ConnectDatabaseOut(
+        store=await _store(runtime, ctx.store_id),
+        server_version=report.server_version_text,
+        behind_pooler=report.behind_pooler,
+        isolation=report.isolation,
+        isolation_note=report.isolation_note,
+    )

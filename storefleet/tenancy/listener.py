@@ -1,0 +1,106 @@
+"""Cross-process cache invalidation: ``LISTEN storefleet_routing`` on the control database.
+
+Triggers on ``stores``, ``store_databases`` and ``store_hostnames`` send
+``"<table>:<store uuid>"`` (migration c0002). Every process listens and drops what it cached
+about that store, so a hostname added, a store suspended or moved on one server takes effect
+on all of them within moments. After a reconnect everything is dropped: notifications sent
+while the connection was down are lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from contextlib import suppress
+
+import psycopg
+from sqlalchemy.engine import URL
+
+from storefleet.db.urls import libpq_conninfo
+from storefleet.tenancy.resolver import StoreResolver
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "storefleet_routing"
+HEARTBEAT_SECONDS = 30.0
+MIN_BACKOFF_SECONDS = 0.2
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class RoutingListener:
+    """A background task holding one autocommit connection that LISTENs for routing changes."""
+
+    def __init__(
+        self,
+        control_url: URL,
+        resolver: StoreResolver,
+        *,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+    ) -> None:
+        self.conninfo = libpq_conninfo(control_url)
+        self.resolver = resolver
+        self.heartbeat_seconds = heartbeat_seconds
+        self.listening = asyncio.Event()
+        self.connections = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self, *, wait: float = 5.0) -> None:
+        """Start listening; waits (at most ``wait`` s) for the first LISTEN to be in place."""
+        if self._task is not None:
+            return
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="storefleet-routing-listener")
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.listening.wait(), wait)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    def handle(self, payload: str) -> None:
+        """Drop what this process cached about the store named in ``payload``."""
+        table, _, raw_id = payload.partition(":")
+        try:
+            store_id: uuid.UUID | None = uuid.UUID(raw_id)
+        except ValueError:
+            store_id = None
+        if table == "store_hostnames" or store_id is None:
+            self.resolver.invalidate_hostnames()
+        self.resolver.tenancy.invalidate(store_id)
+
+    async def _run(self) -> None:
+        backoff = MIN_BACKOFF_SECONDS
+        while not self._stopping:
+            try:
+                await self._listen()
+                backoff = MIN_BACKOFF_SECONDS
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure: log, wait, reconnect
+                log.warning("routing listener lost its connection: %s", type(exc).__name__)
+            self.listening.clear()
+            if self._stopping:
+                break
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    async def _listen(self) -> None:
+        async with await psycopg.AsyncConnection.connect(
+            self.conninfo, autocommit=True, application_name="storefleet-routing"
+        ) as conn:
+            await conn.execute(f"LISTEN {CHANNEL}")
+            self.connections += 1
+            # Anything may have changed while we were not listening.
+            self.resolver.invalidate()
+            self.listening.set()
+            while not self._stopping:
+                async for note in conn.notifies(timeout=self.heartbeat_seconds):
+                    self.handle(note.payload)
+                # A quiet period: prove the connection is still alive (raises when it is not).
+                await conn.execute("SELECT 1")
