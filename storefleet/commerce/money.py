@@ -48,7 +48,7 @@ def round_half_up(numerator: int, denominator: int) -> int:
 
 
 def percent_of(amount: int, basis_points: int) -> int:
-    """``amount`` × ``basis_points`` / 10 000, rounded half-up."""
+    """``amount * basis_points`` / 10 000, rounded half-up."""
     return round_half_up(amount * basis_points, BASIS_POINTS)
 
 

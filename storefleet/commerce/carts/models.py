@@ -21,9 +21,7 @@ class Cart(TenantTable, TenantBase):
         tenant_fk("customer_id", "customers", nullable=True),
         tenant_fk("shipping_method_id", "shipping_methods", nullable=True),
         UniqueConstraint("store_id", "token"),
-        CheckConstraint(
-            "status IN ('active', 'converted', 'abandoned', 'expired')", name="status"
-        ),
+        CheckConstraint("status IN ('active', 'converted', 'abandoned', 'expired')", name="status"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
     )
 

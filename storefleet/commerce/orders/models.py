@@ -37,7 +37,10 @@ class StoreCounter(TenantTable, TenantBase):
     """Per-store counters (order numbers): taken with a row lock, so they have no gaps."""
 
     __tablename__ = "store_counters"
-    __table_args__ = (UniqueConstraint("store_id", "name"), CheckConstraint("value >= 0", name="value"))
+    __table_args__ = (
+        UniqueConstraint("store_id", "name"),
+        CheckConstraint("value >= 0", name="value"),
+    )
 
     name: Mapped[str] = mapped_column(Text, nullable=False)
     value: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
@@ -162,7 +165,9 @@ class Fulfillment(TenantTable, TenantBase):
     __tablename__ = "fulfillments"
     __table_args__ = (
         tenant_fk("order_id", "orders", ondelete="CASCADE"),
-        CheckConstraint("status IN ('pending', 'shipped', 'delivered', 'cancelled')", name="status"),
+        CheckConstraint(
+            "status IN ('pending', 'shipped', 'delivered', 'cancelled')", name="status"
+        ),
     )
 
     order_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)

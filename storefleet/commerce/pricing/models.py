@@ -55,7 +55,9 @@ class PriceRule(TenantTable, TenantBase):
         CheckConstraint("kind IN ('override', 'sale')", name="kind"),
         CheckConstraint("percent_off_bp IS NULL OR percent_off_bp BETWEEN 0 AND 10000", name="pct"),
         CheckConstraint("country IS NULL OR country ~ '^[A-Z]{2}$'", name="country"),
-        CheckConstraint("ends_at IS NULL OR starts_at IS NULL OR ends_at > starts_at", name="dates"),
+        CheckConstraint(
+            "ends_at IS NULL OR starts_at IS NULL OR ends_at > starts_at", name="dates"
+        ),
     )
 
     name: Mapped[str] = mapped_column(Text, nullable=False)

@@ -31,7 +31,9 @@ class Discount(TenantTable, TenantBase):
         CheckConstraint(
             "kind <> 'buy_x_get_y' OR (buy_quantity > 0 AND get_quantity > 0)", name="bxgy"
         ),
-        CheckConstraint("ends_at IS NULL OR starts_at IS NULL OR ends_at > starts_at", name="dates"),
+        CheckConstraint(
+            "ends_at IS NULL OR starts_at IS NULL OR ends_at > starts_at", name="dates"
+        ),
     )
 
     name: Mapped[str] = mapped_column(Text, nullable=False)

@@ -17,9 +17,7 @@ class TaxClass(TenantTable, TenantBase):
     __tablename__ = "taxes"
     __table_args__ = (
         UniqueConstraint("store_id", "code"),
-        Index(
-            "uq_taxes_one_default", "store_id", unique=True, postgresql_where=text("is_default")
-        ),
+        Index("uq_taxes_one_default", "store_id", unique=True, postgresql_where=text("is_default")),
     )
 
     name: Mapped[str] = mapped_column(Text, nullable=False)
