@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import MetaData
+from sqlalchemy import ForeignKeyConstraint, MetaData
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -30,3 +30,20 @@ class TenantTable:
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid7)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+def tenant_fk(
+    column: str, table: str, *, ondelete: str | None = None, nullable: bool = False
+) -> ForeignKeyConstraint:
+    """A foreign key that includes ``store_id``: no row can point into another store.
+
+    For a nullable reference, ``ON DELETE SET NULL (column)`` clears only the reference,
+    never ``store_id`` (PostgreSQL 15+).
+    """
+    if nullable and ondelete is None:
+        ondelete = f"SET NULL ({column})"
+    return ForeignKeyConstraint(
+        ["store_id", column],
+        [f"{table}.store_id", f"{table}.id"],
+        ondelete=ondelete,
+    )

@@ -28,6 +28,8 @@ POLICY_EXPRESSION = (
     f"store_id = (SELECT NULLIF(current_setting('{STORE_SETTING}', true), '')::uuid)"
 )
 APP_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
+APPEND_ONLY_PRIVILEGES = "SELECT, INSERT"
+EXTENSIONS = ("pg_trgm",)
 
 
 class UnsafeIdentifier(ValueError):
@@ -61,22 +63,32 @@ def ident(name: str) -> str:
     return f'"{name}"'
 
 
-def secure_table_statements(table: str) -> list[str]:
-    """RLS enabled and forced, the store policy, and the request role's privileges."""
+def secure_table_statements(table: str, *, append_only: bool = False) -> list[str]:
+    """RLS enabled and forced, the store policy, and the request role's privileges.
+
+    Append-only tables (order history, payment transactions) give the request role no
+    UPDATE or DELETE at all; only owner-level maintenance (moves, purges) removes rows.
+    """
     t = ident(table)
+    privileges = APPEND_ONLY_PRIVILEGES if append_only else APP_TABLE_PRIVILEGES
     return [
         f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY",
         f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY",
         f"CREATE POLICY store_isolation ON {t} USING ({POLICY_EXPRESSION}) "
         f"WITH CHECK ({POLICY_EXPRESSION})",
-        f"GRANT {APP_TABLE_PRIVILEGES} ON TABLE {t} TO {APP_ROLE}",
+        f"GRANT {privileges} ON TABLE {t} TO {APP_ROLE}",
     ]
 
 
-def secure_table(op: object, table: str) -> None:
+def secure_table(op: object, table: str, *, append_only: bool = False) -> None:
     """For tenant migrations: ``secure_table(op, "products")`` after creating a table."""
-    for statement in secure_table_statements(table):
+    for statement in secure_table_statements(table, append_only=append_only):
         op.execute(statement)  # type: ignore[attr-defined]
+
+
+def extension_statements() -> list[str]:
+    """Extensions the tenant schema uses, installed in ``public`` (pg_trgm is trusted)."""
+    return [f"CREATE EXTENSION IF NOT EXISTS {ext} WITH SCHEMA public" for ext in EXTENSIONS]
 
 
 def role_statements(app_password: str) -> sql.Composed:
@@ -129,7 +141,9 @@ def head_schema_script(tables: Iterable[Table], revision: str) -> str:
         parts.append(str(CreateTable(table).compile(dialect=dialect)).strip())
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             parts.append(str(CreateIndex(index).compile(dialect=dialect)).strip())
-        parts.extend(secure_table_statements(table.name))
+        parts.extend(
+            secure_table_statements(table.name, append_only=bool(table.info.get("append_only")))
+        )
     parts.append(
         "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
         "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"

@@ -20,7 +20,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
 from storefleet.db.migrate import migrations_root
-from storefleet.tenancy.ddl import OWNER_ROLE, checked_schema, head_schema_script, ident
+from storefleet.tenancy.ddl import (
+    OWNER_ROLE,
+    checked_schema,
+    extension_statements,
+    head_schema_script,
+    ident,
+)
 
 # alembic's ``op`` and ``context`` are process-wide proxies: one migration at a time per process.
 _ALEMBIC_LOCK = threading.Lock()
@@ -74,7 +80,13 @@ class TenantMigrator:
         return head_schema_script(TenantBase.metadata.sorted_tables, self.head)
 
     def enter_schema(self, conn: Connection, schema: str) -> None:
-        """Make the rest of the caller's transaction act as the owner inside ``schema``."""
+        """Make the rest of the caller's transaction act as the owner inside ``schema``.
+
+        Extensions are installed first, as the connecting (admin) user: the owner role may
+        not have CREATE on a database it does not own (an owner-supplied one).
+        """
+        for statement in extension_statements():
+            conn.exec_driver_sql(statement)
         conn.exec_driver_sql(f"SET LOCAL ROLE {OWNER_ROLE}")
         conn.exec_driver_sql(f"SET LOCAL search_path TO {ident(checked_schema(schema))}")
 
