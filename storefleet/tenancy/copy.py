@@ -83,7 +83,8 @@ def _name(name: str) -> str:
 
 
 def _columns(table: Table) -> list[str]:
-    return [_name(c.name) for c in table.columns]
+    """Stored columns in model order; generated ones (search vectors) are recomputed."""
+    return [_name(c.name) for c in table.columns if c.computed is None]
 
 
 def _qualified(schema: str, table: str) -> sql.Identifier:

@@ -391,11 +391,13 @@ def _ensure_owner_schema(runtime: Runtime, admin: URL, schema: str) -> None:
                     f"the tenant schema is at {current}, not {migrator.head}", field="database_url"
                 )
             return
+        for stmt in ddl.extension_statements():
+            conn.exec_driver_sql(stmt)
         conn.exec_driver_sql(f"CREATE SCHEMA {quoted}")
         conn.exec_driver_sql(f"SET LOCAL search_path TO {quoted}")
-        grant = f"GRANT {ddl.APP_TABLE_PRIVILEGES} ON TABLE"
+        grant_to_app = f"TO {ddl.APP_ROLE}"
         for stmt in migrator.head_script.split(";\n"):
-            if stmt.strip() and not stmt.lstrip().startswith(grant):
+            if stmt.strip() and not stmt.rstrip(" ;").endswith(grant_to_app):
                 conn.exec_driver_sql(stmt)
 
 

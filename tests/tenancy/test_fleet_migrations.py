@@ -204,7 +204,8 @@ def test_dry_run_failure_rerun_and_noop(
     with psycopg.connect(libpq_conninfo(template_url(pg_server, control_db))) as conn:
         assert conn.execute("SELECT version_num FROM tenant.alembic_version").fetchone() == (NEW,)
     recorded = dict(control_conn.execute("SELECT revision, checksum FROM tenant_migration_files"))
-    assert recorded == {r: c for r, c in migrator.checksums().items() if r in (REAL_HEAD, NEW)}
+    # every revision of the history is now applied somewhere, so every file is checksummed
+    assert recorded == migrator.checksums()
 
     # Fix the store and rerun: only that store is migrated.
     with broken.connect() as conn:

@@ -207,7 +207,7 @@ def test_resume_at_start_up_and_from_the_cli(
     # Break the second store so every retry fails at the seed step.
     _, _, _, database, broken_schema, _ = control_row(control_conn, broken["id"])
     with psycopg.connect(libpq_conninfo(with_database(pg_server, database)), autocommit=True) as c:
-        c.execute(sql.SQL("DROP TABLE {}.users").format(sql.Identifier(broken_schema)))
+        c.execute(sql.SQL("DROP TABLE {}.users CASCADE").format(sql.Identifier(broken_schema)))
 
     status = runner.invoke(cli, ["tenants", "status"])
     assert status.exit_code == 1, status.output
