@@ -26,6 +26,8 @@ from sqlalchemy import Engine, create_engine, select, text, update
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storefleet.commerce.inventory.models import InventoryLocation
+from storefleet.commerce.pricing.models import CurrencySetting
 from storefleet.commerce.store.models import StoreConfig, StoreProfile
 from storefleet.commerce.users.models import TenantUser
 from storefleet.control.accounts.models import Account
@@ -420,6 +422,15 @@ class Provisioner:
                 )
                 await s.flush()
                 s.add(StoreConfig(store_id=store_id, profile_id=store_id))
+                # What a store needs to sell on day one: its currency and a stock location.
+                s.add(
+                    CurrencySetting(
+                        store_id=store_id, code=DEFAULT_CURRENCY, is_enabled=True, is_default=True
+                    )
+                )
+                s.add(
+                    InventoryLocation(store_id=store_id, name="Main", code="main", is_default=True)
+                )
             has_owner = (
                 await s.execute(
                     select(TenantUser.id).where(
