@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,6 +27,19 @@ from storefleet.runtime import Runtime
 from storefleet.tenancy.listener import RoutingListener
 from storefleet.tenancy.provisioning import resume_in_background
 
+log = logging.getLogger(__name__)
+
+
+async def recover_at_start_up(runtime: Runtime) -> None:
+    """Unpause stores whose mover died, then finish interrupted provisionings."""
+    from storefleet.tenancy.moves import abandon_dead_moves
+
+    try:
+        await abandon_dead_moves(runtime)
+    except Exception:
+        log.exception("checking for abandoned moves at start-up failed")
+    await resume_in_background(runtime.provisioner)
+
 
 def create_app(settings: Settings | None = None, control_url: URL | None = None) -> FastAPI:
     """Build the app. ``control_url`` is resolved at start-up when not given."""
@@ -43,7 +57,7 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
         app.state.runtime = runtime
         app.state.routing_listener = listener
         # Finish provisionings a crash left behind, without delaying start-up.
-        resume = asyncio.create_task(resume_in_background(runtime.provisioner))
+        resume = asyncio.create_task(recover_at_start_up(runtime))
         try:
             yield
         finally:

@@ -550,3 +550,59 @@ async def import_from_file(runtime: Runtime, path: Path) -> tuple[uuid.UUID, dic
             "(importing into a new store is not supported yet)"
         )
     return store_id, await import_store(await store_location(runtime, store_id), path)
+
+
+async def abandon_dead_moves(runtime: Runtime) -> list[uuid.UUID]:
+    """Unpause stores whose mover died mid-move (start-up recovery).
+
+    A live mover holds the store's advisory lock on the source database for the whole move;
+    if that lock can be taken, nobody is moving the store any more. The store never left its
+    source (the flip marks the move completed in the same transaction), so it is whole there:
+    its writes resume and the move is marked abandoned. A later move clears the partial target.
+    """
+    async with runtime.control_sessions() as s:
+        running = list(
+            (await s.execute(select(StoreMove).where(StoreMove.status == "running"))).scalars()
+        )
+    abandoned: list[uuid.UUID] = []
+    for move in running:
+        try:
+            where = await runtime.tenancy.placement(move.store_id, fresh=True)
+            conn = await connect(await runtime.tenancy.admin_url(where))
+        except Exception as exc:
+            log.warning("cannot check move %s: %s", move.id, _message(exc))
+            continue
+        try:
+            got = (
+                await (
+                    await conn.execute(
+                        "SELECT pg_try_advisory_lock(hashtextextended(%s, 7301))",
+                        (str(move.store_id),),
+                    )
+                ).fetchone()
+            )[0]  # type: ignore[index]
+            if not got:
+                continue
+            async with runtime.control_sessions() as s, s.begin():
+                await s.execute(
+                    update(StoreMove)
+                    .where(StoreMove.id == move.id, StoreMove.status == "running")
+                    .values(
+                        status="abandoned",
+                        error="the process running this move stopped; writes resumed",
+                        finished_at=datetime.now(UTC),
+                    )
+                )
+                await s.execute(
+                    update(StoreDatabase)
+                    .where(StoreDatabase.store_id == move.store_id)
+                    .values(writes_paused=False)
+                )
+            runtime.tenancy.invalidate(move.store_id)
+            abandoned.append(move.store_id)
+            log.warning(
+                "abandoned move %s of store %s: its mover had stopped", move.id, move.store_id
+            )
+        finally:
+            await conn.close()
+    return abandoned

@@ -60,10 +60,12 @@ class Tenancy:
         self.keyring = keyring
         self.registry = registry
         self._placements: dict[uuid.UUID, StorePlacement] = {}
+        self._generation = 0
         self._servers: dict[uuid.UUID, ServerAccess] = {}
         self._external: dict[uuid.UUID, dict[str, str]] = {}
 
     def invalidate(self, store_id: uuid.UUID | None = None) -> None:
+        self._generation += 1
         if store_id is None:
             self._placements.clear()
             self._external.clear()
@@ -75,13 +77,16 @@ class Tenancy:
         cached = None if fresh else self._placements.get(store_id)
         if cached is not None:
             return cached
+        generation = self._generation
         async with self.control_sessions() as s:
             found = await load_placement(s, store_id)
         if found is None:
             raise NotFound("Store not found")
         if len(self._placements) > 100_000:
             self._placements.clear()
-        self._placements[store_id] = found
+        # A change announced while we were reading may not be in what we read: don't keep it.
+        if generation == self._generation:
+            self._placements[store_id] = found
         return found
 
     async def server(self, server_id: uuid.UUID) -> ServerAccess:
