@@ -1,0 +1,170 @@
+"""Helpers for the route-level cross-store attacks: two stores, their people, their routes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from tests.conftest import Stores, bearer
+from tests.pgserver import unique_name
+
+STOREFRONT = "/api/storefront/store"
+STAFF_PASSWORD = "Staff-Passw0rd!x"
+
+
+@dataclass
+class Side:
+    """One store with an owner, an admin staff member and a hostname."""
+
+    id: str
+    name: str
+    slug: str
+    placement: str
+    owner: dict[str, str]
+    owner_email: str
+    owner_password: str
+    staff_id: str
+    staff_email: str
+    staff: dict[str, str]
+    hostname: str
+    hostname_id: str
+
+    @property
+    def base(self) -> str:
+        return f"/api/stores/{self.id}"
+
+
+@dataclass
+class Pair:
+    a: Side
+    b: Side
+    # Every response given to A's credentials; none may carry B's name.
+    seen: list[httpx.Response] = field(default_factory=list)
+
+
+def check(response: httpx.Response, status: int) -> Any:
+    assert response.status_code == status, (response.request.method, response.url, response.text)
+    return response.json() if response.content else None
+
+
+def staff_login(client: TestClient, store_id: str, email: str) -> dict[str, str]:
+    body = {"store_id": store_id, "email": email, "password": STAFF_PASSWORD}
+    token = check(client.post("/api/auth/staff/login", json=body), 200)["token"]
+    return bearer(token)
+
+
+def make_side(client: TestClient, stores: Stores, placement: str, label: str) -> Side:
+    tag = unique_name(label).replace("_", "-")
+    store = stores.create(placement, name=f"Name {tag}")
+    base = f"/api/stores/{store['id']}"
+    owner: dict[str, str] = store["headers"]  # type: ignore[assignment]
+    email = f"staff-{tag}@example.com"
+    staff = check(
+        client.post(
+            f"{base}/staff",
+            headers=owner,
+            json={
+                "email": email,
+                "first_name": "Sam",
+                "last_name": label,
+                "role": "admin",
+                "password": STAFF_PASSWORD,
+            },
+        ),
+        201,
+    )
+    hostname = f"{tag}.shop.example"
+    host = check(client.post(f"{base}/hostnames", headers=owner, json={"hostname": hostname}), 201)
+    return Side(
+        id=str(store["id"]),
+        name=str(store["name"]),
+        slug=str(store["slug"]),
+        placement=placement,
+        owner=owner,
+        owner_email=str(store["owner"]["user"]["email"]),  # type: ignore[index]
+        owner_password=str(store["owner"]["password"]),  # type: ignore[index]
+        staff_id=staff["id"],
+        staff_email=email,
+        staff=staff_login(client, str(store["id"]), email),
+        hostname=hostname,
+        hostname_id=host["id"],
+    )
+
+
+def snapshot(client: TestClient, side: Side) -> dict[str, Any]:
+    """Everything about a store its own owner can read, for before/after comparisons."""
+    return {
+        "store": check(client.get(side.base, headers=side.owner), 200),
+        "profile": check(client.get(f"{side.base}/profile", headers=side.owner), 200),
+        "hostnames": check(client.get(f"{side.base}/hostnames", headers=side.owner), 200),
+        "staff": check(
+            client.get(f"{side.base}/staff?include_inactive=true", headers=side.owner), 200
+        ),
+    }
+
+
+def store_routes(store_id: str, victim: Side, other_placement: str) -> list[tuple[str, str, Any]]:
+    """Every tenancy route of a store (``store_id`` in the path), with a body that would work.
+
+    Sub-resource ids are the victim's own rows, so the only thing standing between the
+    attacker and the victim's data is the store check.
+    """
+    base = f"/api/stores/{store_id}"
+    return [
+        ("GET", base, None),
+        ("PATCH", base, {"name": "Taken over"}),
+        ("DELETE", base, None),
+        ("POST", f"{base}/provision", None),
+        ("POST", f"{base}/move", {"placement": other_placement}),
+        (
+            "POST",
+            f"{base}/connect-database",
+            {"database_url": "postgresql://u:p@db.example.com:5432/postgres"},
+        ),
+        ("GET", f"{base}/hostnames", None),
+        ("POST", f"{base}/hostnames", {"hostname": f"{unique_name('t')}.evil.example"}),
+        ("DELETE", f"{base}/hostnames/{victim.hostname_id}", None),
+        ("GET", f"{base}/profile", None),
+        ("PATCH", f"{base}/profile", {"description": "Taken over", "published": False}),
+        ("PATCH", f"{base}/config", {"theme": {"taken": True}}),
+        ("GET", f"{base}/staff", None),
+        ("GET", f"{base}/staff?include_inactive=true&role=admin", None),
+        (
+            "POST",
+            f"{base}/staff",
+            {
+                "email": f"{unique_name('mole')}@example.com",
+                "first_name": "Mole",
+                "last_name": "Mole",
+                "role": "admin",
+                "password": STAFF_PASSWORD,
+            },
+        ),
+        ("DELETE", f"{base}/staff/{victim.staff_id}", None),
+    ]
+
+
+def send(
+    client: TestClient, method: str, path: str, body: Any, headers: dict[str, str]
+) -> httpx.Response:
+    return client.request(method, path, headers=headers, json=body)
+
+
+def with_store_id(headers: dict[str, str], store_id: str) -> dict[str, str]:
+    """The same bearer token with its ``store_id`` claim rewritten; the signature is kept."""
+    token = headers["Authorization"].removeprefix("Bearer ")
+    head, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["store_id"] = store_id
+    edited = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return bearer(f"{head}.{edited}.{signature}")
+
+
+def random_id() -> str:
+    return str(uuid.uuid4())
