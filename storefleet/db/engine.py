@@ -48,10 +48,13 @@ def ensure_database(admin_url: URL, name: str, *, template: str | None = None) -
 
 
 def create_engine_for(url: URL, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    """The control-plane engine; no server-side prepared statements, so it also works when
+    the control database sits behind a transaction-mode pooler (Supavisor port 6543)."""
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
+        connect_args={"prepare_threshold": None},
     )
