@@ -15,8 +15,20 @@ from storefleet import __version__
 from storefleet.api import health
 from storefleet.api.errors import install_error_handlers
 from storefleet.api.middleware import BodySizeLimit
+from storefleet.commerce.carts import routes as cart_routes
+from storefleet.commerce.catalog import routes as catalog_routes
+from storefleet.commerce.catalog import storefront as catalog_storefront
+from storefleet.commerce.customers import routes as customer_routes
+from storefleet.commerce.customers import storefront as customer_storefront
+from storefleet.commerce.inventory import routes as inventory_routes
+from storefleet.commerce.orders import routes as order_routes
+from storefleet.commerce.payments import routes as payment_routes
+from storefleet.commerce.pricing import routes as pricing_routes
+from storefleet.commerce.promotions import routes as promotion_routes
+from storefleet.commerce.shipping import routes as shipping_routes
 from storefleet.commerce.store.routes import router as store_profile_router
 from storefleet.commerce.storefront import router as storefront_router
+from storefleet.commerce.tax import routes as tax_routes
 from storefleet.commerce.users import routes as staff_routes
 from storefleet.config import Settings, get_settings
 from storefleet.control.accounts.routes import router as auth_router
@@ -84,4 +96,16 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
     app.include_router(storefront_router)
     app.include_router(staff_routes.router)
     app.include_router(staff_routes.auth_router)
+    app.include_router(catalog_routes.router)
+    app.include_router(catalog_storefront.router)
+    app.include_router(pricing_routes.router)
+    app.include_router(inventory_routes.router)
+    app.include_router(customer_routes.router)
+    app.include_router(customer_storefront.router)
+    app.include_router(tax_routes.router)
+    app.include_router(shipping_routes.router)
+    app.include_router(payment_routes.router)
+    app.include_router(promotion_routes.router)
+    app.include_router(cart_routes.router)
+    app.include_router(order_routes.router)
     return app

@@ -11,13 +11,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.money import percent_of
 from storefleet.commerce.pricing.models import CurrencySetting, Price, PriceRule
-from storefleet.errors import InvalidInput
+from storefleet.db.ids import uuid7
+from storefleet.errors import Conflict, InvalidInput, NotFound
 
 
 @dataclass(frozen=True)
@@ -125,17 +128,152 @@ async def unit_prices(
     return result
 
 
+# --- administration: price rules and currencies -------------------------------------------
+
+RULE_NOT_FOUND = "Price rule not found"
+NOT_NULL_RULE_FIELDS = ("name", "kind", "priority", "is_active")
+
+
+async def list_rules(
+    session: AsyncSession, *, limit: int, offset: int, kind: str | None = None
+) -> tuple[list[PriceRule], int]:
+    stmt = select(PriceRule, func.count().over())
+    if kind is not None:
+        stmt = stmt.where(PriceRule.kind == kind)
+    rows = (
+        await session.execute(
+            stmt.order_by(PriceRule.priority.desc(), PriceRule.created_at, PriceRule.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    if rows or not offset:
+        return [r[0] for r in rows], int(rows[0][1]) if rows else 0
+    count = select(func.count()).select_from(PriceRule)
+    if kind is not None:
+        count = count.where(PriceRule.kind == kind)
+    return [], int(await session.scalar(count) or 0)
+
+
+async def get_rule(
+    session: AsyncSession, rule_id: uuid.UUID, *, for_update: bool = False
+) -> PriceRule:
+    stmt = select(PriceRule).where(PriceRule.id == rule_id)
+    rule = await session.scalar(stmt.with_for_update() if for_update else stmt)
+    if rule is None:
+        raise NotFound(RULE_NOT_FOUND)
+    return rule
+
+
+def _check_rule(rule: PriceRule) -> None:
+    if rule.kind == "sale" and not rule.percent_off_bp:
+        raise InvalidInput("a sale needs percent_off_bp above 0", field="percent_off_bp")
+    if rule.kind == "override" and rule.percent_off_bp is not None:
+        raise InvalidInput(
+            "an override price list sets prices per variant, not a percentage",
+            field="percent_off_bp",
+        )
+    if rule.starts_at and rule.ends_at and rule.ends_at <= rule.starts_at:
+        raise InvalidInput("ends_at must be after starts_at", field="ends_at")
+
+
+async def create_rule(
+    session: AsyncSession, store_id: uuid.UUID, fields: dict[str, Any]
+) -> PriceRule:
+    rule = PriceRule(store_id=store_id, id=uuid7(), **fields)
+    _check_rule(rule)
+    session.add(rule)
+    await session.flush()
+    return rule
+
+
+async def update_rule(
+    session: AsyncSession, rule_id: uuid.UUID, fields: dict[str, Any]
+) -> PriceRule:
+    rule = await get_rule(session, rule_id, for_update=True)
+    for key in NOT_NULL_RULE_FIELDS:
+        if key in fields and fields[key] is None:
+            raise InvalidInput("must not be null", field=key)
+    for key, value in fields.items():
+        setattr(rule, key, value)
+    _check_rule(rule)
+    rule.updated_at = datetime.now(UTC)
+    await session.flush()
+    return rule
+
+
+async def delete_rule(session: AsyncSession, rule_id: uuid.UUID) -> None:
+    """Deleting a price list deletes its override prices with it (ON DELETE CASCADE)."""
+    rule = await get_rule(session, rule_id)
+    await session.delete(rule)
+    await session.flush()
+
+
+async def set_currency(
+    session: AsyncSession, store_id: uuid.UUID, code: str, fields: dict[str, Any]
+) -> CurrencySetting:
+    """Enable, disable, rate, or make default; exactly one enabled default, always.
+
+    Another currency becomes the default by setting ``is_default`` on it; the current default
+    cannot be disabled or un-defaulted directly (409), so the store is never without one.
+    """
+    rows = {
+        c.code: c
+        for c in (await session.execute(select(CurrencySetting).with_for_update())).scalars()
+    }
+    row = rows.get(code)
+    was_default = row is not None and row.is_default
+    enabled = fields.get("is_enabled")
+    if enabled is None:
+        enabled = row.is_enabled if row is not None else True
+    default = fields.get("is_default")
+    if default is None:
+        default = was_default
+    if was_default and not default:
+        raise Conflict(
+            "the store always has a default currency; make another currency the default",
+            field="is_default",
+        )
+    if default and not enabled:
+        raise Conflict(
+            "the default currency must stay enabled",
+            field="is_enabled" if was_default else "is_default",
+        )
+    stamp = datetime.now(UTC)
+    if default and not was_default:
+        # Clear the old default first: the one-default index is checked row by row.
+        for other in rows.values():
+            if other.is_default:
+                other.is_default, other.updated_at = False, stamp
+        await session.flush()
+    if row is None:
+        row = CurrencySetting(store_id=store_id, id=uuid7(), code=code, exchange_rate=Decimal(1))
+        session.add(row)
+    row.is_enabled, row.is_default, row.updated_at = enabled, default, stamp
+    if fields.get("exchange_rate") is not None:
+        row.exchange_rate = fields["exchange_rate"]
+    await session.flush()
+    return row
+
+
 def active_between(starts_at: datetime | None, ends_at: datetime | None, now: datetime) -> bool:
     return (starts_at is None or starts_at <= now) and (ends_at is None or ends_at > now)
 
 
 __all__ = [
+    "CurrencySetting",
     "PricingContext",
     "UnitPrice",
     "active_between",
+    "create_rule",
     "currencies",
     "default_currency",
+    "delete_rule",
     "enabled_currencies",
+    "get_rule",
+    "list_rules",
     "require_enabled_currency",
+    "set_currency",
     "unit_prices",
+    "update_rule",
 ]

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storefleet.commerce.pricing.service import require_enabled_currency
 from storefleet.commerce.shipping.models import ShippingMethod, ShippingRate, ShippingZone
+from storefleet.errors import Conflict, InvalidInput, NotFound
 
 
 @dataclass(frozen=True)
@@ -119,3 +122,221 @@ async def options_for(
         if m.id in cheapest
     ]
     return options
+
+
+# -- admin: zones, methods, rates ---------------------------------------------------------
+
+ZONE_NOT_FOUND = "Shipping zone not found"
+METHOD_NOT_FOUND = "Shipping method not found"
+RATE_NOT_FOUND = "Shipping rate not found"
+RATE_FIELDS = (
+    "kind",
+    "currency",
+    "amount",
+    "min_weight_grams",
+    "max_weight_grams",
+    "min_subtotal",
+    "max_subtotal",
+    "free_over_amount",
+)
+_BANDS = {
+    "flat": (),
+    "weight": ("min_weight_grams", "max_weight_grams"),
+    "order_value": ("min_subtotal", "max_subtotal"),
+    "free_over": ("free_over_amount",),
+}
+
+
+def _not_null(changes: dict[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
+        if name in changes and changes[name] is None:
+            raise InvalidInput(f"{name} cannot be null", field=name)
+
+
+async def list_zones(session: AsyncSession) -> list[ShippingZone]:
+    rows = await session.execute(
+        select(ShippingZone).order_by(ShippingZone.position, ShippingZone.name, ShippingZone.id)
+    )
+    return list(rows.scalars())
+
+
+async def get_zone(session: AsyncSession, zone_id: uuid.UUID) -> ShippingZone:
+    zone = await session.scalar(select(ShippingZone).where(ShippingZone.id == zone_id))
+    if zone is None:
+        raise NotFound(ZONE_NOT_FOUND)
+    return zone
+
+
+async def create_zone(
+    session: AsyncSession, store_id: uuid.UUID, values: dict[str, Any]
+) -> ShippingZone:
+    zone = ShippingZone(store_id=store_id, **values)
+    session.add(zone)
+    await session.flush()
+    await session.refresh(zone)
+    return zone
+
+
+async def update_zone(
+    session: AsyncSession, zone_id: uuid.UUID, changes: dict[str, Any]
+) -> ShippingZone:
+    _not_null(changes, ("name", "countries", "regions", "postal_patterns", "position"))
+    zone = await get_zone(session, zone_id)
+    for name, value in changes.items():
+        setattr(zone, name, value)
+    await session.flush()
+    await session.refresh(zone)
+    return zone
+
+
+async def delete_zone(session: AsyncSession, zone_id: uuid.UUID) -> None:
+    """Its methods and rates go with it (ON DELETE CASCADE)."""
+    await session.delete(await get_zone(session, zone_id))
+    await session.flush()
+
+
+def _method_code_taken(code: str) -> Conflict:
+    return Conflict(f"This zone already has a method with code {code}", field="code")
+
+
+async def list_methods(session: AsyncSession, zone_id: uuid.UUID) -> list[ShippingMethod]:
+    await get_zone(session, zone_id)
+    rows = await session.execute(
+        select(ShippingMethod)
+        .where(ShippingMethod.zone_id == zone_id)
+        .order_by(ShippingMethod.position, ShippingMethod.name, ShippingMethod.id)
+    )
+    return list(rows.scalars())
+
+
+async def get_method(session: AsyncSession, method_id: uuid.UUID) -> ShippingMethod:
+    method = await session.scalar(select(ShippingMethod).where(ShippingMethod.id == method_id))
+    if method is None:
+        raise NotFound(METHOD_NOT_FOUND)
+    return method
+
+
+async def create_method(
+    session: AsyncSession, store_id: uuid.UUID, zone_id: uuid.UUID, values: dict[str, Any]
+) -> ShippingMethod:
+    await get_zone(session, zone_id)
+    taken = await session.scalar(
+        select(ShippingMethod.id).where(
+            ShippingMethod.zone_id == zone_id, ShippingMethod.code == values["code"]
+        )
+    )
+    if taken:
+        raise _method_code_taken(values["code"])
+    method = ShippingMethod(store_id=store_id, zone_id=zone_id, **values)
+    session.add(method)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise _method_code_taken(values["code"]) from None
+    await session.refresh(method)
+    return method
+
+
+async def update_method(
+    session: AsyncSession, method_id: uuid.UUID, changes: dict[str, Any]
+) -> ShippingMethod:
+    _not_null(changes, ("name", "code", "description", "is_active", "position"))
+    method = await get_method(session, method_id)
+    code = changes.get("code")
+    if code is not None and code != method.code:
+        taken = await session.scalar(
+            select(ShippingMethod.id).where(
+                ShippingMethod.zone_id == method.zone_id, ShippingMethod.code == code
+            )
+        )
+        if taken:
+            raise _method_code_taken(code)
+    for name, value in changes.items():
+        setattr(method, name, value)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise _method_code_taken(str(code)) from None
+    await session.refresh(method)
+    return method
+
+
+async def delete_method(session: AsyncSession, method_id: uuid.UUID) -> None:
+    await session.delete(await get_method(session, method_id))
+    await session.flush()
+
+
+async def check_rate(session: AsyncSession, values: dict[str, Any]) -> None:
+    """A rate's fields must fit its kind: bands ordered, thresholds present, currency on."""
+    kind = values["kind"]
+    for name in ("min_weight_grams", "max_weight_grams", "min_subtotal", "max_subtotal"):
+        if values.get(name) is not None and name not in _BANDS[kind]:
+            raise InvalidInput(f"{name} does not apply to a {kind} rate", field=name)
+    if kind != "free_over" and values.get("free_over_amount") is not None:
+        raise InvalidInput(
+            f"free_over_amount does not apply to a {kind} rate", field="free_over_amount"
+        )
+    if kind == "free_over" and values.get("free_over_amount") is None:
+        raise InvalidInput("a free_over rate needs free_over_amount", field="free_over_amount")
+    for low, high in (("min_weight_grams", "max_weight_grams"), ("min_subtotal", "max_subtotal")):
+        if (
+            values.get(low) is not None
+            and values.get(high) is not None
+            and values[low] > values[high]
+        ):
+            raise InvalidInput(f"{high} must be at least {low}", field=high)
+    await require_enabled_currency(session, values["currency"], field="currency")
+
+
+async def list_rates(session: AsyncSession, method_id: uuid.UUID) -> list[ShippingRate]:
+    await get_method(session, method_id)
+    rows = await session.execute(
+        select(ShippingRate)
+        .where(ShippingRate.method_id == method_id)
+        .order_by(ShippingRate.currency, ShippingRate.kind, ShippingRate.amount, ShippingRate.id)
+    )
+    return list(rows.scalars())
+
+
+async def _rate(session: AsyncSession, method_id: uuid.UUID, rate_id: uuid.UUID) -> ShippingRate:
+    rate = await session.scalar(
+        select(ShippingRate).where(ShippingRate.id == rate_id, ShippingRate.method_id == method_id)
+    )
+    if rate is None:
+        raise NotFound(RATE_NOT_FOUND)
+    return rate
+
+
+async def create_rate(
+    session: AsyncSession, store_id: uuid.UUID, method_id: uuid.UUID, values: dict[str, Any]
+) -> ShippingRate:
+    await get_method(session, method_id)
+    await check_rate(session, values)
+    rate = ShippingRate(store_id=store_id, method_id=method_id, **values)
+    session.add(rate)
+    await session.flush()
+    await session.refresh(rate)
+    return rate
+
+
+async def update_rate(
+    session: AsyncSession, method_id: uuid.UUID, rate_id: uuid.UUID, changes: dict[str, Any]
+) -> ShippingRate:
+    """The merged rate is checked as a whole (changing ``kind`` must clear other bands)."""
+    _not_null(changes, ("kind", "currency", "amount"))
+    await get_method(session, method_id)
+    rate = await _rate(session, method_id, rate_id)
+    merged = {name: getattr(rate, name) for name in RATE_FIELDS}
+    merged.update(changes)
+    await check_rate(session, merged)
+    for name, value in changes.items():
+        setattr(rate, name, value)
+    await session.flush()
+    await session.refresh(rate)
+    return rate
+
+
+async def delete_rate(session: AsyncSession, method_id: uuid.UUID, rate_id: uuid.UUID) -> None:
+    await get_method(session, method_id)
+    await session.delete(await _rate(session, method_id, rate_id))
+    await session.flush()

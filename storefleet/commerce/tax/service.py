@@ -14,11 +14,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.money import BASIS_POINTS, round_half_up
+from storefleet.commerce.store.models import StoreProfile
 from storefleet.commerce.tax.models import TaxClass, TaxRule
+from storefleet.db.ids import uuid7
+from storefleet.errors import Conflict, InvalidInput, NotFound
 
 
 @dataclass(frozen=True)
@@ -124,3 +128,175 @@ async def rates_for(
     if cache is not None:
         cache[key] = result
     return result
+
+
+# -- admin: tax classes, rules and the prices-include-tax setting --------------------------
+
+TAX_CLASS_NOT_FOUND = "Tax class not found"
+TAX_RULE_NOT_FOUND = "Tax rule not found"
+PRICES_INCLUDE_TAX = "prices_include_tax"
+
+
+async def prices_include_tax(session: AsyncSession) -> bool:
+    """Whether the store's prices are entered with tax included (``stores.settings``)."""
+    settings = await session.scalar(select(StoreProfile.settings))
+    return bool((settings or {}).get(PRICES_INCLUDE_TAX, False))
+
+
+async def set_prices_include_tax(session: AsyncSession, value: bool) -> bool:
+    profile = (await session.execute(select(StoreProfile).with_for_update())).scalar_one_or_none()
+    if profile is None:
+        raise NotFound("Store not found")
+    profile.settings = {**(profile.settings or {}), PRICES_INCLUDE_TAX: bool(value)}
+    await session.flush()
+    return bool(value)
+
+
+async def list_classes(session: AsyncSession) -> list[TaxClass]:
+    rows = await session.execute(
+        select(TaxClass).order_by(TaxClass.is_default.desc(), TaxClass.name, TaxClass.id)
+    )
+    return list(rows.scalars())
+
+
+async def get_class(
+    session: AsyncSession, class_id: uuid.UUID, *, for_update: bool = False
+) -> TaxClass:
+    stmt = select(TaxClass).where(TaxClass.id == class_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    found = (await session.execute(stmt)).scalar_one_or_none()
+    if found is None:
+        raise NotFound(TAX_CLASS_NOT_FOUND)
+    return found
+
+
+def _code_taken(code: str) -> Conflict:
+    return Conflict(f"A tax class with code {code} already exists", field="code")
+
+
+async def _take_default(session: AsyncSession, keep: uuid.UUID) -> None:
+    """Only one default class: the old one gives it up first, in the same transaction."""
+    await session.execute(
+        update(TaxClass)
+        .where(TaxClass.is_default.is_(True), TaxClass.id != keep)
+        .values(is_default=False)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def create_class(
+    session: AsyncSession, store_id: uuid.UUID, values: dict[str, Any]
+) -> TaxClass:
+    """The store's first class becomes the default."""
+    if await session.scalar(select(TaxClass.id).where(TaxClass.code == values["code"])):
+        raise _code_taken(values["code"])
+    first = await default_class_id(session) is None
+    class_id = uuid7()
+    is_default = bool(values.pop("is_default", False)) or first
+    if is_default:
+        await _take_default(session, class_id)
+    tax_class = TaxClass(store_id=store_id, id=class_id, is_default=is_default, **values)
+    session.add(tax_class)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise _code_taken(values["code"]) from None
+    await session.refresh(tax_class)
+    return tax_class
+
+
+async def update_class(
+    session: AsyncSession, class_id: uuid.UUID, changes: dict[str, Any]
+) -> TaxClass:
+    tax_class = await get_class(session, class_id, for_update=True)
+    for name in ("name", "code", "description", "is_default"):
+        if name in changes and changes[name] is None:
+            raise InvalidInput(f"{name} cannot be null", field=name)
+    if changes.get("is_default") is False and tax_class.is_default:
+        raise InvalidInput(
+            "make another class the default instead of unsetting this one", field="is_default"
+        )
+    code = changes.get("code")
+    if code is not None and code != tax_class.code:
+        taken = await session.scalar(
+            select(TaxClass.id).where(TaxClass.code == code, TaxClass.id != class_id)
+        )
+        if taken:
+            raise _code_taken(code)
+    if changes.get("is_default"):
+        await _take_default(session, class_id)
+    for name, value in changes.items():
+        setattr(tax_class, name, value)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise _code_taken(str(code)) from None
+    await session.refresh(tax_class)
+    return tax_class
+
+
+async def delete_class(session: AsyncSession, class_id: uuid.UUID) -> None:
+    """Rules go with the class; products using it fall back to the default class."""
+    tax_class = await get_class(session, class_id, for_update=True)
+    if tax_class.is_default:
+        others = await session.scalar(
+            select(func.count()).select_from(TaxClass).where(TaxClass.id != class_id)
+        )
+        if others:
+            raise Conflict("Make another class the default before deleting this one")
+    await session.delete(tax_class)
+    await session.flush()
+
+
+async def list_rules(session: AsyncSession, class_id: uuid.UUID) -> list[TaxRule]:
+    await get_class(session, class_id)
+    rows = await session.execute(
+        select(TaxRule)
+        .where(TaxRule.tax_id == class_id)
+        .order_by(TaxRule.country, TaxRule.priority.desc(), TaxRule.name, TaxRule.id)
+    )
+    return list(rows.scalars())
+
+
+async def _rule(session: AsyncSession, class_id: uuid.UUID, rule_id: uuid.UUID) -> TaxRule:
+    found = (
+        await session.execute(
+            select(TaxRule).where(TaxRule.id == rule_id, TaxRule.tax_id == class_id)
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(TAX_RULE_NOT_FOUND)
+    return found
+
+
+async def create_rule(
+    session: AsyncSession, store_id: uuid.UUID, class_id: uuid.UUID, values: dict[str, Any]
+) -> TaxRule:
+    await get_class(session, class_id, for_update=True)
+    rule = TaxRule(store_id=store_id, tax_id=class_id, **values)
+    session.add(rule)
+    await session.flush()
+    await session.refresh(rule)
+    return rule
+
+
+async def update_rule(
+    session: AsyncSession, class_id: uuid.UUID, rule_id: uuid.UUID, changes: dict[str, Any]
+) -> TaxRule:
+    await get_class(session, class_id)
+    rule = await _rule(session, class_id, rule_id)
+    for name in ("name", "country", "rate_bp", "priority", "is_compound"):
+        if name in changes and changes[name] is None:
+            raise InvalidInput(f"{name} cannot be null", field=name)
+    for name, value in changes.items():
+        setattr(rule, name, value)
+    await session.flush()
+    await session.refresh(rule)
+    return rule
+
+
+async def delete_rule(session: AsyncSession, class_id: uuid.UUID, rule_id: uuid.UUID) -> None:
+    await get_class(session, class_id)
+    await session.delete(await _rule(session, class_id, rule_id))
+    await session.flush()

@@ -1,0 +1,221 @@
+"""Customer accounts on the storefront: sign-up, sign-in, profile, addresses, own orders.
+
+Routes live under ``/api/storefront/customers``; the store comes from ``Host`` /
+``X-Store-Id`` / the token (``StorefrontStore``). ``CurrentCustomer`` authenticates a
+customer token completely on every request: signature and expiry, not revoked, issued for
+the resolved store, and its tenant user still an active customer with the same token
+version. Checkout (carts/orders) depends on it too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from sqlalchemy import select
+
+from storefleet.api.deps import ClientIP, ControlSession, RuntimeDep, bearer_token
+from storefleet.commerce.common import PageParams, page_params
+from storefleet.commerce.customers import service
+from storefleet.commerce.customers.models import Customer
+from storefleet.commerce.customers.schemas import (
+    AddressCreate,
+    AddressList,
+    AddressOut,
+    AddressUpdate,
+    CustomerAuthOut,
+    CustomerSelfOut,
+    LoginIn,
+    OwnOrderOut,
+    OwnOrderPage,
+    RegisterIn,
+    SelfUpdate,
+)
+from storefleet.commerce.users.models import TenantUser
+from storefleet.control.accounts import service as accounts
+from storefleet.errors import AuthenticationFailed
+from storefleet.security.tokens import TokenClaims
+from storefleet.tenancy.placement import StorePlacement
+from storefleet.tenancy.resolver import StorefrontStore
+
+router = APIRouter(prefix="/api/storefront/customers", tags=["storefront customers"])
+
+NOT_SIGNED_IN = "Sign in as a customer of this store"
+NO_LONGER_VALID = "Token is no longer valid"
+
+
+@dataclass(frozen=True)
+class CustomerContext:
+    store_id: uuid.UUID
+    placement: StorePlacement
+    user_id: uuid.UUID
+    customer_id: uuid.UUID
+    email: str
+
+
+async def current_customer(
+    request: Request, placement: StorefrontStore, runtime: RuntimeDep
+) -> CustomerContext:
+    """A signed-in customer of the resolved store, or 401.
+
+    The resolver has already refused a token whose ``store_id`` names another store than
+    ``Host`` / ``X-Store-Id`` (400); here the token must also be a customer token for this
+    very store, not revoked, and match an active customer user.
+    """
+    claims: TokenClaims | None = getattr(request.state, "token_claims", None)
+    if claims is None:
+        raise AuthenticationFailed(NOT_SIGNED_IN)
+    if (
+        claims.account_type != "customer"
+        or claims.role != "customer"
+        or claims.store_id != str(placement.store_id)
+    ):
+        raise AuthenticationFailed(NOT_SIGNED_IN)
+    try:
+        user_id = uuid.UUID(claims.sub)
+    except ValueError:
+        raise AuthenticationFailed(NO_LONGER_VALID) from None
+    async with runtime.control_sessions() as control:
+        await accounts.verify_token(control, runtime.tokens, bearer_token(request))
+    async with runtime.tenancy.session(placement, write=False) as s:
+        row = (
+            await s.execute(
+                select(TenantUser, Customer)
+                .join(
+                    Customer,
+                    (Customer.store_id == TenantUser.store_id)
+                    & (Customer.user_id == TenantUser.id)
+                    & Customer.deleted_at.is_(None),
+                )
+                .where(TenantUser.id == user_id)
+            )
+        ).first()
+    if row is None:
+        raise AuthenticationFailed(NO_LONGER_VALID)
+    user, customer = row
+    if (
+        not user.is_active
+        or user.role != "customer"
+        or user.account_type != "customer"
+        or user.token_version != claims.ver
+    ):
+        raise AuthenticationFailed(NO_LONGER_VALID)
+    return CustomerContext(placement.store_id, placement, user.id, customer.id, customer.email)
+
+
+CurrentCustomer = Annotated[CustomerContext, Depends(current_customer)]
+
+
+def _auth_out(runtime: RuntimeDep, signed_in: service.SignedIn) -> CustomerAuthOut:
+    return CustomerAuthOut(
+        token=service.issue_customer_token(runtime.tokens, signed_in.user),
+        expires_in=runtime.settings.token_ttl_seconds,
+        customer=CustomerSelfOut.model_validate(signed_in.customer),
+    )
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=CustomerAuthOut)
+async def register(
+    body: RegisterIn, placement: StorefrontStore, runtime: RuntimeDep
+) -> CustomerAuthOut:
+    signed_in = await service.register(
+        runtime.tenancy,
+        placement,
+        email=str(body.email),
+        password=body.password,
+        first_name=body.first_name,
+        last_name=body.last_name,
+        accepts_marketing=body.accepts_marketing,
+    )
+    return _auth_out(runtime, signed_in)
+
+
+@router.post("/login", response_model=CustomerAuthOut)
+async def login(
+    body: LoginIn, placement: StorefrontStore, runtime: RuntimeDep, ip: ClientIP
+) -> CustomerAuthOut:
+    signed_in = await service.authenticate(
+        runtime.tenancy,
+        placement,
+        email=body.email,
+        password=body.password,
+        throttle=runtime.login_throttle,
+        client_ip=ip,
+    )
+    return _auth_out(runtime, signed_in)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(request: Request, ctx: CurrentCustomer, control: ControlSession) -> Response:
+    claims: TokenClaims = request.state.token_claims
+    await accounts.revoke_claims(control, claims)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me", response_model=CustomerSelfOut)
+async def me(ctx: CurrentCustomer, runtime: RuntimeDep) -> CustomerSelfOut:
+    async with runtime.tenancy.session(ctx.placement, write=False) as s:
+        return CustomerSelfOut.model_validate(await service.get_customer(s, ctx.customer_id))
+
+
+@router.patch("/me", response_model=CustomerSelfOut)
+async def update_me(body: SelfUpdate, ctx: CurrentCustomer, runtime: RuntimeDep) -> CustomerSelfOut:
+    async with runtime.tenancy.session(ctx.placement) as s:
+        customer = await service.update_self(
+            s, ctx.customer_id, body.model_dump(exclude_unset=True)
+        )
+        return CustomerSelfOut.model_validate(customer)
+
+
+@router.get("/me/addresses", response_model=AddressList)
+async def my_addresses(ctx: CurrentCustomer, runtime: RuntimeDep) -> AddressList:
+    async with runtime.tenancy.session(ctx.placement, write=False) as s:
+        rows = await service.list_addresses(s, ctx.customer_id)
+        return AddressList(items=[AddressOut.model_validate(a) for a in rows])
+
+
+@router.post("/me/addresses", status_code=status.HTTP_201_CREATED, response_model=AddressOut)
+async def add_my_address(
+    body: AddressCreate, ctx: CurrentCustomer, runtime: RuntimeDep
+) -> AddressOut:
+    async with runtime.tenancy.session(ctx.placement) as s:
+        address = await service.add_address(s, ctx.store_id, ctx.customer_id, body.model_dump())
+        return AddressOut.model_validate(address)
+
+
+@router.patch("/me/addresses/{address_id}", response_model=AddressOut)
+async def update_my_address(
+    address_id: uuid.UUID, body: AddressUpdate, ctx: CurrentCustomer, runtime: RuntimeDep
+) -> AddressOut:
+    async with runtime.tenancy.session(ctx.placement) as s:
+        address = await service.update_address(
+            s, ctx.customer_id, address_id, body.model_dump(exclude_unset=True)
+        )
+        return AddressOut.model_validate(address)
+
+
+@router.delete("/me/addresses/{address_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_my_address(
+    address_id: uuid.UUID, ctx: CurrentCustomer, runtime: RuntimeDep
+) -> Response:
+    async with runtime.tenancy.session(ctx.placement) as s:
+        await service.delete_address(s, ctx.customer_id, address_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me/orders", response_model=OwnOrderPage)
+async def my_orders(
+    ctx: CurrentCustomer, runtime: RuntimeDep, page: Annotated[PageParams, Depends(page_params)]
+) -> OwnOrderPage:
+    async with runtime.tenancy.session(ctx.placement, write=False) as s:
+        rows, total = await service.own_orders(
+            s, ctx.customer_id, limit=page.limit, offset=page.offset
+        )
+    return OwnOrderPage(
+        items=[OwnOrderOut.model_validate(dict(r)) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )

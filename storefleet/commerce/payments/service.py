@@ -1,0 +1,147 @@
+"""Payment methods: CRUD, the keyring-encrypted secret, and the lookup checkout uses.
+
+A method's secret (a Stripe secret key, say) is encrypted with the keyring, bound by its
+associated data to the store and the method row, so a blob copied to another row or store
+does not decrypt. It is never returned or logged; responses only say ``has_secret``.
+Key rotation (``storefleet keys rotate``) covers control-plane tables only for now; tenant
+columns such as this one are re-encrypted when the secret is next written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storefleet.commerce.payments.models import PaymentMethod, PaymentTransaction
+from storefleet.db.ids import uuid7
+from storefleet.errors import Conflict, InvalidInput, NotFound
+from storefleet.security.keyring import Keyring
+
+METHOD_NOT_FOUND = "Payment method not found"
+NEEDS_SECRET = ("stripe",)
+
+
+def secret_aad(store_id: uuid.UUID, method_id: uuid.UUID) -> str:
+    return f"payment_methods:{store_id}:{method_id}"
+
+
+def decrypt_secret(keyring: Keyring, method: PaymentMethod) -> str | None:
+    """The plain secret, for the code that talks to the provider; never for a response."""
+    if method.secret_ciphertext is None:
+        return None
+    return keyring.decrypt_text(
+        bytes(method.secret_ciphertext), secret_aad(method.store_id, method.id)
+    )
+
+
+def _code_taken(code: str) -> Conflict:
+    return Conflict(f"A payment method with code {code} already exists", field="code")
+
+
+async def list_methods(session: AsyncSession, *, active_only: bool = False) -> list[PaymentMethod]:
+    stmt = select(PaymentMethod).order_by(
+        PaymentMethod.position, PaymentMethod.name, PaymentMethod.id
+    )
+    if active_only:
+        stmt = stmt.where(PaymentMethod.is_active.is_(True))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_method(
+    session: AsyncSession, method_id: uuid.UUID, *, for_update: bool = False
+) -> PaymentMethod:
+    stmt = select(PaymentMethod).where(PaymentMethod.id == method_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    method = (await session.execute(stmt)).scalar_one_or_none()
+    if method is None:
+        raise NotFound(METHOD_NOT_FOUND)
+    return method
+
+
+async def active_method(session: AsyncSession, code: str) -> PaymentMethod:
+    """The active method a checkout names; unknown or inactive → 422 on ``payment_method``."""
+    method = (
+        await session.execute(
+            select(PaymentMethod).where(
+                PaymentMethod.code == code, PaymentMethod.is_active.is_(True)
+            )
+        )
+    ).scalar_one_or_none()
+    if method is None:
+        raise InvalidInput(
+            f"payment method {code!r} is not available in this store", field="payment_method"
+        )
+    return method
+
+
+async def create_method(
+    session: AsyncSession, keyring: Keyring, store_id: uuid.UUID, values: dict[str, Any]
+) -> PaymentMethod:
+    secret = values.pop("secret", None)
+    if values["provider"] in NEEDS_SECRET and not secret:
+        raise InvalidInput(f"a {values['provider']} method needs its secret key", field="secret")
+    if await session.scalar(select(PaymentMethod.id).where(PaymentMethod.code == values["code"])):
+        raise _code_taken(values["code"])
+    method_id = uuid7()
+    method = PaymentMethod(store_id=store_id, id=method_id, **values)
+    if secret:
+        method.secret_ciphertext = keyring.encrypt_text(secret, secret_aad(store_id, method_id))
+    session.add(method)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise _code_taken(values["code"]) from None
+    await session.refresh(method)
+    return method
+
+
+async def update_method(
+    session: AsyncSession, keyring: Keyring, method_id: uuid.UUID, changes: dict[str, Any]
+) -> PaymentMethod:
+    for name in ("code", "name", "instructions", "is_active", "position", "config"):
+        if name in changes and changes[name] is None:
+            raise InvalidInput(f"{name} cannot be null", field=name)
+    method = await get_method(session, method_id, for_update=True)
+    if "secret" in changes:
+        secret = changes.pop("secret")
+        if secret is None and method.provider in NEEDS_SECRET:
+            raise InvalidInput(f"a {method.provider} method needs its secret key", field="secret")
+        method.secret_ciphertext = (
+            None
+            if secret is None
+            else keyring.encrypt_text(secret, secret_aad(method.store_id, method.id))
+        )
+    code = changes.get("code")
+    if code is not None and code != method.code:
+        taken = await session.scalar(
+            select(PaymentMethod.id).where(
+                PaymentMethod.code == code, PaymentMethod.id != method_id
+            )
+        )
+        if taken:
+            raise _code_taken(code)
+    for name, value in changes.items():
+        setattr(method, name, value)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise _code_taken(str(code)) from None
+    await session.refresh(method)
+    return method
+
+
+async def delete_method(session: AsyncSession, method_id: uuid.UUID) -> None:
+    """Only unused methods: payment transactions are append-only and keep their method."""
+    method = await get_method(session, method_id, for_update=True)
+    used = await session.scalar(
+        select(PaymentTransaction.id).where(PaymentTransaction.method_id == method_id).limit(1)
+    )
+    if used is not None:
+        raise Conflict("This payment method has transactions; deactivate it instead")
+    await session.delete(method)
+    await session.flush()
