@@ -40,8 +40,10 @@ class Settings(BaseSettings):
     argon2_parallelism: int = 4
 
     default_placement: Literal["pool", "schema", "database"] = "pool"
-    tenant_max_engines: int = 50
-    tenant_pool_size: int = 5
+    # Tenant connections stay under ``tenant_max_engines * tenant_pool_size`` (64), which
+    # fits a default PostgreSQL ``max_connections`` (100) next to the control plane's pool.
+    tenant_max_engines: int = 16
+    tenant_pool_size: int = 4
     tenant_engine_idle_seconds: float = 300
     allow_private_databases: bool | None = None
     max_stores_per_account: int = 100

@@ -2,20 +2,52 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from typing import Any
 
-from storefleet.api.deps import RuntimeDep
-from storefleet.commerce.store import service
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import bindparam, select
+
+from storefleet.commerce.store.models import StoreProfile
 from storefleet.commerce.store.schemas import StorefrontStoreOut
-from storefleet.tenancy.resolver import StorefrontStore
+from storefleet.commerce.store.service import PROFILE_NOT_FOUND, PUBLIC_COLUMNS
+from storefleet.errors import NotFound
+from storefleet.tenancy.resolver import storefront_store as resolve_storefront_store
+from storefleet.tenancy.session import ReadQuery
 
 router = APIRouter(prefix="/api/storefront", tags=["storefront"])
 
+# The storefront's view of the profile: compiled once, run per request (never cached).
+PUBLIC_PROFILE = ReadQuery.compile(
+    select(*PUBLIC_COLUMNS).where(
+        StoreProfile.store_id == bindparam("store_id"), StoreProfile.deleted_at.is_(None)
+    )
+)
 
-@router.get("/store", response_model=StorefrontStoreOut)
-async def storefront_store(placement: StorefrontStore, runtime: RuntimeDep) -> StorefrontStoreOut:
-    """Hot path: a cached resolution, a cached primary hostname, one read-only tenant query."""
-    async with runtime.tenancy.session(placement, write=False) as s:
-        profile = await service.public_profile(s, placement.store_id)
-    hostname = await runtime.resolver.primary_hostname(placement.store_id)
-    return StorefrontStoreOut(**profile, hostname=hostname)
+
+def _json_default(value: Any) -> str:
+    return str(value)  # UUIDs: every other public column is already a JSON type
+
+
+@router.get(
+    "/store",
+    response_model=None,
+    responses={200: {"model": StorefrontStoreOut, "description": "The store's public profile"}},
+)
+async def storefront_store(request: Request) -> Response:
+    """Hot path: a cached resolution, one round trip to the tenant data, a cached hostname.
+
+    No dependency graph, ORM or response-model validation: the columns are fixed by
+    ``PUBLIC_COLUMNS`` (the same fields, in the same order, as ``StorefrontStoreOut``).
+    """
+    placement = await resolve_storefront_store(request)
+    runtime = request.app.state.runtime
+    rows = await runtime.tenancy.read(placement, PUBLIC_PROFILE, {"store_id": placement.store_id})
+    if not rows:
+        raise NotFound(PROFILE_NOT_FOUND)
+    body = rows[0]
+    body["hostname"] = await runtime.resolver.primary_hostname(placement.store_id)
+    return Response(
+        json.dumps(body, default=_json_default, separators=(",", ":")),
+        media_type="application/json",
+    )

@@ -4,6 +4,10 @@ Pool and schema stores share one engine per database, so their number costs noth
 Database stores each need an engine; these are kept in an LRU of at most ``max_engines``,
 each with at most ``pool_size`` connections, so open connections never exceed
 ``max_engines * pool_size`` however many stores exist. Idle engines are disposed.
+
+Defaults (16 x 4 = 64) fit a default PostgreSQL ``max_connections`` of 100 with room for
+the control plane. Raise them only together with the server's ``max_connections`` (or put
+PgBouncer in front), keeping the cap below it.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ class _Entry:
 
 class EngineRegistry:
     def __init__(
-        self, *, max_engines: int = 50, pool_size: int = 5, idle_seconds: float = 300
+        self, *, max_engines: int = 16, pool_size: int = 4, idle_seconds: float = 300
     ) -> None:
         if max_engines < 1 or pool_size < 1:
             raise ValueError("max_engines and pool_size must be positive")

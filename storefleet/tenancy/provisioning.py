@@ -1,11 +1,21 @@
 """Provisioning: a persisted state machine that a retry always completes.
 
-``pending → provisioning → ready`` (or ``failed`` with the error). Each step is idempotent
-and the step reached is recorded in ``store_databases``, so a crash anywhere is finished by
+``pending → provisioning → ready`` (or ``failed`` with the error and the last step reached).
+Each step is idempotent and a retry runs them all again, so a crash anywhere is finished by
 running ``provision`` again (``storefleet stores provision --resume``, and at start-up).
 
-Fast paths: ``pool`` inserts rows; ``schema`` creates the head schema in one transaction and
-stamps it; ``database`` clones a template database kept at the tenant head on each server.
+Cost per store is kept near the raw PostgreSQL work (issue #3): two control-plane
+transactions (load + ``provisioning``; ``ready``), server preparation (roles, the shared
+tenants database and its grants, the template) done once per server per process, and:
+
+- ``pool``: one admin transaction inserting the seed rows;
+- ``schema``: ONE admin transaction creating the head schema and inserting the seed rows;
+- ``database``: ``CREATE DATABASE … TEMPLATE`` on a kept-open admin connection, then one
+  short-lived admin connection to the new database inserting the seed rows.
+
+Concurrent first provisions (in one process or several) are safe: preparation is
+serialized per process, and the races another process can cause (duplicate database,
+role or extension, ``tuple concurrently updated`` on GRANT) are absorbed and retried.
 """
 
 from __future__ import annotations
@@ -15,16 +25,20 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import anyio
 import psycopg
 from psycopg import sql
-from sqlalchemy import Engine, create_engine, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.pool import NullPool
 
 from storefleet.commerce.inventory.models import InventoryLocation
 from storefleet.commerce.pricing.models import CurrencySetting
@@ -40,14 +54,19 @@ from storefleet.security.keyring import Keyring
 from storefleet.tenancy import ddl
 from storefleet.tenancy.migrations import TenantMigrator, tenant_migrator
 from storefleet.tenancy.models import PLACEMENTS, StoreDatabase
+from storefleet.tenancy.placement import placement_from_rows
 from storefleet.tenancy.session import Tenancy, external_credentials_aad
 
 log = logging.getLogger(__name__)
 
 STEPS = ("server", "container", "seed", "ready")
 DEFAULT_CURRENCY = "USD"
+# Serializes extension creation and database grants across processes (first provisions).
+PREPARE_LOCK_KEY = 7301003
+RACE_ATTEMPTS = 8
 
 FaultInjector = Callable[[str, uuid.UUID], None]
+T = TypeVar("T")
 
 
 class ProvisioningFault(RuntimeError):
@@ -65,6 +84,102 @@ class PlatformDatabases:
     def for_control(cls, control_database: str) -> PlatformDatabases:
         base = ddl.checked_database(control_database)[:40]
         return cls(tenants=f"{base}_tenants", template=f"{base}_tmpl")
+
+
+@dataclass(frozen=True)
+class Seed:
+    """What the seed rows of a store need from the control plane (plain values, thread-safe)."""
+
+    store_id: uuid.UUID
+    name: str
+    slug: str
+    owner_id: uuid.UUID
+    email: str
+    first_name: str
+    last_name: str
+    email_verified: bool
+
+    @classmethod
+    def of(cls, store: Store, owner: Account) -> Seed:
+        return cls(
+            store_id=store.id,
+            name=store.name,
+            slug=store.slug,
+            owner_id=owner.id,
+            email=owner.email,
+            first_name=owner.first_name,
+            last_name=owner.last_name,
+            email_verified=owner.email_verified,
+        )
+
+
+def seed_rows(conn: Connection, schema: str, seed: Seed) -> None:
+    """Insert a new store's rows in the caller's (admin) transaction; idempotent.
+
+    The profile, its config, the owner as a tenant user, and what a store needs to sell on
+    day one: its default currency and a stock location. RLS is forced even for the table
+    owner, so the store is entered with ``set_config(..., true)`` (this transaction only).
+    """
+    store_id = seed.store_id
+    conn.exec_driver_sql(
+        f"SET LOCAL ROLE {ddl.OWNER_ROLE}; "
+        f"SET LOCAL search_path TO {ddl.ident(ddl.checked_schema(schema))}; "
+        f"SELECT set_config('{ddl.STORE_SETTING}', '{uuid.UUID(str(store_id))}', true)"
+    )
+    statements: list[Any] = [
+        insert(StoreProfile).values(
+            store_id=store_id,
+            id=store_id,
+            owner_account_id=seed.owner_id,
+            name=seed.name,
+            slug=seed.slug,
+            currency=DEFAULT_CURRENCY,
+            timezone="UTC",
+            settings={},
+            contact_email=seed.email,
+        ),
+        insert(StoreConfig).values(store_id=store_id, profile_id=store_id),
+        insert(CurrencySetting).values(
+            store_id=store_id, code=DEFAULT_CURRENCY, is_enabled=True, is_default=True
+        ),
+        insert(InventoryLocation).values(
+            store_id=store_id, name="Main", code="main", is_default=True
+        ),
+        insert(TenantUser).values(
+            store_id=store_id,
+            account_id=seed.owner_id,
+            email=seed.email,
+            first_name=seed.first_name,
+            last_name=seed.last_name,
+            role="owner",
+            account_type="agency",
+            email_verified=seed.email_verified,
+        ),
+    ]
+    for statement in statements:
+        conn.execute(statement.on_conflict_do_nothing())
+
+
+def absorb_races(action: Callable[[], T]) -> T:
+    """Run catalog work that another process may be doing at the same moment.
+
+    Two first provisions racing on the same server collide on ``CREATE ROLE``/``CREATE
+    EXTENSION`` (unique violations on the catalog) or on ``GRANT`` (``tuple concurrently
+    updated``); the statements are idempotent, so running them again succeeds.
+    """
+    for attempt in range(RACE_ATTEMPTS):
+        try:
+            return action()
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject) as exc:
+            error: Exception = exc
+        except psycopg.errors.InternalError_ as exc:
+            if "concurrently" not in str(exc):
+                raise
+            error = exc
+        if attempt == RACE_ATTEMPTS - 1:
+            raise error
+        time.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 class AdminEngines:
@@ -101,6 +216,111 @@ class AdminEngines:
             self._engines.clear()
 
 
+class ServerConnections:
+    """Per server: kept-open autocommit connections to ``postgres`` for CREATE DATABASE, and
+    one engine whose (unpooled) connections go to any database named at connect time.
+
+    The second saves creating and initializing a SQLAlchemy engine per new store database,
+    and keeps store databases out of the tenant engine registry while they are provisioned.
+    """
+
+    KEEP_IDLE = 2
+
+    def __init__(self) -> None:
+        self._idle: dict[uuid.UUID, list[psycopg.Connection[Any]]] = {}
+        self._engines: dict[uuid.UUID, Engine] = {}
+        self._target = threading.local()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def postgres(self, server: ServerAccess) -> Iterator[psycopg.Connection[Any]]:
+        with self._lock:
+            idle = self._idle.setdefault(server.id, [])
+            conn = idle.pop() if idle else None
+        if conn is None or conn.closed or conn.broken:
+            conn = psycopg.connect(
+                libpq_conninfo(server.admin("postgres")), autocommit=True, prepare_threshold=None
+            )
+        try:
+            yield conn
+        except BaseException:
+            conn.close()
+            raise
+        with self._lock:
+            idle = self._idle.setdefault(server.id, [])
+            if len(idle) < self.KEEP_IDLE and not conn.closed:
+                idle.append(conn)
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    @contextmanager
+    def database(self, server: ServerAccess, database: str) -> Iterator[Connection]:
+        """One transaction on a new connection to ``database`` as the server's admin."""
+        with self._lock:
+            engine = self._engines.get(server.id)
+            if engine is None:
+                engine = create_engine(
+                    server.admin("postgres"),
+                    poolclass=NullPool,
+                    creator=self._connect,
+                )
+                self._engines[server.id] = engine
+        self._target.conninfo = libpq_conninfo(server.admin(ddl.checked_database(database)))
+        try:
+            with engine.begin() as conn:
+                yield conn
+        finally:
+            self._target.conninfo = None
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conninfo = getattr(self._target, "conninfo", None)
+        assert conninfo, "ServerConnections.database() sets the target first"
+        return psycopg.connect(conninfo, prepare_threshold=None)
+
+    def close(self) -> None:
+        with self._lock:
+            for idle in self._idle.values():
+                for conn in idle:
+                    conn.close()
+            self._idle.clear()
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
+
+
+def create_database_statement(name: str, template: str | None = None) -> sql.Composed:
+    if template:
+        return sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+            sql.Identifier(ddl.checked_database(name)),
+            sql.Identifier(ddl.checked_database(template)),
+            sql.Identifier(ddl.OWNER_ROLE),
+        )
+    return sql.SQL("CREATE DATABASE {} OWNER {}").format(
+        sql.Identifier(ddl.checked_database(name)), sql.Identifier(ddl.OWNER_ROLE)
+    )
+
+
+def create_database_on(conn: psycopg.Connection[Any], name: str, template: str | None) -> bool:
+    """CREATE DATABASE unless it exists; waits for a busy template. True when created.
+
+    A concurrent creation of the same name fails with DuplicateDatabase, or with a unique
+    violation on ``pg_database_datname_index`` when both passed the existence check at once.
+    """
+    stmt = create_database_statement(name, template)
+    for attempt in range(50):
+        try:
+            conn.execute(stmt)
+            return True
+        except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+            return False
+        except psycopg.errors.ObjectInUse:
+            if attempt == 49:
+                raise
+            time.sleep(0.1)
+    return False
+
+
 def ensure_database(admin: URL, name: str, *, template: str | None = None) -> bool:
     """CREATE DATABASE (optionally from a template) unless it exists; retries a busy template."""
     ddl.checked_database(name)
@@ -109,24 +329,7 @@ def ensure_database(admin: URL, name: str, *, template: str | None = None) -> bo
     ) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             return False
-        stmt = sql.SQL("CREATE DATABASE {} OWNER {}").format(
-            sql.Identifier(name), sql.Identifier(ddl.OWNER_ROLE)
-        )
-        if template:
-            stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
-                sql.Identifier(name), sql.Identifier(template), sql.Identifier(ddl.OWNER_ROLE)
-            )
-        for attempt in range(50):
-            try:
-                conn.execute(stmt)
-                return True
-            except psycopg.errors.DuplicateDatabase:
-                return False
-            except psycopg.errors.ObjectInUse:
-                if attempt == 49:
-                    raise
-                time.sleep(0.1)
-        return False
+        return create_database_on(conn, name, template)
 
 
 def drop_database(admin: URL, name: str) -> None:
@@ -136,6 +339,21 @@ def drop_database(admin: URL, name: str) -> None:
     ) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def prepare_database_access(conn: psycopg.Connection[Any], database: str) -> None:
+    """Extensions, and CONNECT for the request role only, on a shared database (once)."""
+    name = sql.Identifier(ddl.checked_database(database))
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (PREPARE_LOCK_KEY,))
+        for statement in ddl.extension_statements():
+            conn.execute(statement.encode())
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(name))
+        conn.execute(
+            sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
+                name, sql.Identifier(ddl.APP_ROLE)
+            )
         )
 
 
@@ -155,8 +373,12 @@ class Provisioner:
         self.databases = databases
         self.migrator = migrator or tenant_migrator()
         self.admin_engines = AdminEngines()
+        self.server_connections = ServerConnections()
         self.fault: FaultInjector | None = None
+        # Done once per server per process (under ``_lock``): roles, the shared tenants
+        # database with its grants, the template, the pool schema at head.
         self._prepared_servers: set[uuid.UUID] = set()
+        self._tenants_ready: set[uuid.UUID] = set()
         self._pool_ready: set[uuid.UUID] = set()
         self._template_ready: set[uuid.UUID] = set()
         self._lock = threading.Lock()
@@ -241,77 +463,148 @@ class Provisioner:
     # ---- the state machine ------------------------------------------------------------
 
     async def provision(self, store_id: uuid.UUID) -> StoreDatabase:
-        async with self.control_sessions() as s:
-            row = await s.get(StoreDatabase, store_id)
-            store = await s.get(Store, store_id)
-            if row is None or store is None:
+        """Bring a store to ``ready``; on error record ``failed``, the step reached and why."""
+        async with self.control_sessions() as s, s.begin():
+            found = (
+                await s.execute(
+                    select(StoreDatabase, Store, Account)
+                    .join(Store, Store.id == StoreDatabase.store_id)
+                    .join(Account, Account.id == Store.owner_id)
+                    .where(StoreDatabase.store_id == store_id)
+                )
+            ).first()
+            if found is None:
                 raise NotFound("Store not found")
-            owner = await s.get(Account, store.owner_id)
-            assert owner is not None
-        if row.status == "ready":
-            return row
-        await self._set_state(store_id, status="provisioning", last_error=None)
+            row, store, owner = found
+            if row.status == "ready":
+                return row
+            # Losing this marker in a crash leaves ``pending``/``failed``, which a retry and
+            # the start-up resume finish the same way: no need to wait for its WAL flush.
+            await s.execute(text("SET LOCAL synchronous_commit TO off"))
+            await s.execute(
+                update(StoreDatabase)
+                .where(StoreDatabase.store_id == store_id)
+                .values(status="provisioning", last_error=None)
+            )
+        self.tenancy.invalidate(store_id)
+        reached: list[str] = []
         try:
-            await self._run_steps(row, store, owner)
+            return await self._run_steps(row, store, owner, reached)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"[:2000]
             log.warning("provisioning store %s failed: %s", store_id, message)
-            await self._set_state(store_id, status="failed", last_error=message)
+            values: dict[str, object] = {"status": "failed", "last_error": message}
+            if reached:
+                values["step"] = reached[-1]
+            if "container" in reached:
+                values["schema_revision"] = self.migrator.head
+            await self._set_state(store_id, **values)
             raise
-        async with self.control_sessions() as s:
-            final = await s.get(StoreDatabase, store_id)
-            assert final is not None
-            return final
 
-    async def _run_steps(self, row: StoreDatabase, store: Store, owner: Account) -> None:
-        placement = await self.tenancy.placement(row.store_id, fresh=True)
-        admin = await self.tenancy.admin_url(placement)
+    async def _run_steps(
+        self, row: StoreDatabase, store: Store, owner: Account, reached: list[str]
+    ) -> StoreDatabase:
+        """The steps in order; ``reached`` records each one done (for the failure record)."""
         server = await self.tenancy.server(row.server_id) if row.server_id else None
+        if server is not None:
+            admin = server.admin(row.database_name)
+        else:
+            admin = await self.tenancy.admin_url(placement_from_rows(row, store))
 
-        await anyio.to_thread.run_sync(self._prepare_server, server, admin, row)
-        await self._set_state(row.store_id, step="server")
+        if not self._server_prepared(server, row.placement):
+            await anyio.to_thread.run_sync(self._prepare_server, server, admin, row)
+        reached.append("server")
         self._after("server", row.store_id)
 
-        await anyio.to_thread.run_sync(self._prepare_container, server, admin, row)
-        await self._set_state(row.store_id, step="container", schema_revision=self.migrator.head)
-        self._after("container", row.store_id)
-
-        await self._seed(row.store_id, store, owner)
-        await self._set_state(row.store_id, step="seed")
+        seed = Seed.of(store, owner)
+        if server is None:
+            # An owner-supplied database: schema at head as its admin, then the seed rows
+            # through the request role, which also proves the request role can reach them.
+            await anyio.to_thread.run_sync(self.ensure_schema_at_head, admin, row.schema_name)
+            reached.append("container")
+            self._after("container", row.store_id)
+            await self._seed(row.store_id, seed)
+        else:
+            await anyio.to_thread.run_sync(self._fill_container, server, admin, row, seed)
+            reached.append("container")
+            self._after("container", row.store_id)
+        reached.append("seed")
         self._after("seed", row.store_id)
 
         async with self.control_sessions() as s, s.begin():
-            await s.execute(
-                update(StoreDatabase)
-                .where(StoreDatabase.store_id == row.store_id)
-                .values(status="ready", step="ready", last_error=None)
-            )
+            final = (
+                await s.scalars(
+                    update(StoreDatabase)
+                    .where(StoreDatabase.store_id == row.store_id)
+                    .values(
+                        status="ready",
+                        step="ready",
+                        last_error=None,
+                        schema_revision=self.migrator.head,
+                    )
+                    .returning(StoreDatabase)
+                )
+            ).one()
             await s.execute(
                 update(Store)
                 .where(Store.id == row.store_id, Store.status == "pending")
                 .values(status="active")
             )
         self.tenancy.invalidate(row.store_id)
+        reached.append("ready")
         self._after("ready", row.store_id)
+        return final
+
+    # ---- once per server ---------------------------------------------------------------
+
+    def _server_prepared(self, server: ServerAccess | None, placement: str) -> bool:
+        if server is None:
+            return True
+        if server.id not in self._prepared_servers:
+            return False
+        if placement == "database":
+            return server.id in self._template_ready
+        return server.id in self._tenants_ready
 
     def _prepare_server(self, server: ServerAccess | None, admin: URL, row: StoreDatabase) -> None:
         """Roles on the server; for managed servers also the shared database or the template."""
         if server is None:
             return
-        with self._lock:
-            if server.id not in self._prepared_servers:
-                with psycopg.connect(
-                    libpq_conninfo(server.admin("postgres")),
-                    autocommit=True,
-                    prepare_threshold=None,
-                ) as conn:
-                    conn.execute(ddl.role_statements(server.app_password))
-                self._prepared_servers.add(server.id)
+        self._ensure_roles(server)
         if row.placement == "database":
             self._ensure_template(server)
         else:
-            ensure_database(server.admin_url, self.databases.tenants)
-            self._grant_connect(server.admin(self.databases.tenants))
+            self._ensure_tenants_database(server)
+
+    def _ensure_roles(self, server: ServerAccess) -> None:
+        if server.id in self._prepared_servers:
+            return
+        with self._lock:
+            if server.id in self._prepared_servers:
+                return
+            with self.server_connections.postgres(server) as conn:
+                absorb_races(lambda: conn.execute(ddl.role_statements(server.app_password)))
+            self._prepared_servers.add(server.id)
+
+    def _ensure_tenants_database(self, server: ServerAccess) -> None:
+        """The shared database of pool and schema stores, reachable by the request role."""
+        if server.id in self._tenants_ready:
+            return
+        name = self.databases.tenants
+        with self._lock:
+            if server.id in self._tenants_ready:
+                return
+            with self.server_connections.postgres(server) as conn:
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+                ).fetchone()
+                if not exists:
+                    create_database_on(conn, name, None)
+            with psycopg.connect(
+                libpq_conninfo(server.admin(name)), autocommit=True, prepare_threshold=None
+            ) as conn:
+                absorb_races(lambda: prepare_database_access(conn, name))
+            self._tenants_ready.add(server.id)
 
     def prepare_target(self, server: ServerAccess, row: StoreDatabase) -> None:
         """Roles, database and schema at head on a managed server, ready to receive a move.
@@ -321,13 +614,6 @@ class Provisioner:
         admin = server.admin(row.database_name)
         self._prepare_server(server, admin, row)
         self._prepare_container(server, admin, row)
-
-    def _grant_connect(self, url: URL) -> None:
-        with self.admin_engines.get(url).begin() as conn:
-            conn.exec_driver_sql(
-                f'REVOKE ALL ON DATABASE "{ddl.checked_database(url.database or "")}" FROM PUBLIC; '
-                f'GRANT CONNECT, TEMPORARY ON DATABASE "{url.database}" TO {ddl.APP_ROLE}'
-            )
 
     def _ensure_template(self, server: ServerAccess) -> None:
         """Keep the server's template database at the tenant head."""
@@ -365,12 +651,19 @@ class Provisioner:
             f'GRANT CONNECT, TEMPORARY ON DATABASE "{name}" TO {ddl.APP_ROLE}'
         )
 
+    # ---- per store ---------------------------------------------------------------------
+
     def _prepare_container(
         self, server: ServerAccess | None, admin: URL, row: StoreDatabase
     ) -> None:
+        """The store's database or schema at head, without seed rows (moves use this)."""
         if row.placement == "database" and server is not None:
-            ensure_database(server.admin_url, row.database_name, template=self.databases.template)
+            with self.server_connections.postgres(server) as conn:
+                create_database_on(conn, row.database_name, self.databases.template)
             return
+        self._ensure_pool_or_schema(admin, row)
+
+    def _ensure_pool_or_schema(self, admin: URL, row: StoreDatabase) -> None:
         key = row.server_id or row.store_id
         if row.placement == "pool" and key in self._pool_ready:
             return
@@ -378,8 +671,27 @@ class Provisioner:
         if row.placement == "pool":
             self._pool_ready.add(key)
 
-    def ensure_schema_at_head(self, admin: URL, schema: str) -> None:
-        """Create the schema at head in one transaction, or bring an existing one to head."""
+    def _fill_container(
+        self, server: ServerAccess, admin: URL, row: StoreDatabase, seed: Seed
+    ) -> None:
+        """Container and seed rows on a managed server, in as few transactions as possible."""
+        if row.placement == "database":
+            with self.server_connections.postgres(server) as conn:
+                create_database_on(conn, row.database_name, self.databases.template)
+            with self.server_connections.database(server, row.database_name) as conn:
+                seed_rows(conn, row.schema_name, seed)
+        elif row.placement == "pool":
+            self._ensure_pool_or_schema(admin, row)
+            with self.admin_engines.get(admin).begin() as conn:
+                seed_rows(conn, row.schema_name, seed)
+        else:
+            self.ensure_schema_at_head(admin, row.schema_name, seed=seed)
+
+    def ensure_schema_at_head(self, admin: URL, schema: str, *, seed: Seed | None = None) -> None:
+        """Create the schema at head in one transaction, or bring an existing one to head.
+
+        With ``seed``, the store's seed rows are inserted in that same transaction.
+        """
         engine = self.admin_engines.get(admin)
         with engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
@@ -391,17 +703,20 @@ class Provisioner:
                 {"s": schema},
             ).first()
             if version_table is None:
-                conn.exec_driver_sql(
-                    f"DROP SCHEMA IF EXISTS {ddl.ident(ddl.checked_schema(schema))} CASCADE"
-                )
-                for stmt in ddl.create_schema_statements(schema):
-                    conn.exec_driver_sql(stmt)
+                quoted = ddl.ident(ddl.checked_schema(schema))
+                statements = [
+                    f"DROP SCHEMA IF EXISTS {quoted} CASCADE",
+                    *ddl.create_schema_statements(schema),
+                ]
+                conn.exec_driver_sql("; ".join(statements))
                 self.migrator.create_head(conn, schema)
             else:
                 self.migrator.upgrade(conn, schema)
+            if seed is not None:
+                seed_rows(conn, schema, seed)
 
-    async def _seed(self, store_id: uuid.UUID, store: Store, owner: Account) -> None:
-        """The store record, its config and the owner as a tenant user; idempotent."""
+    async def _seed(self, store_id: uuid.UUID, seed: Seed) -> None:
+        """The seed rows through the request role (owner-supplied databases); idempotent."""
         async with self.tenancy.session(store_id, allow_unready=True) as s:
             existing = (
                 await s.execute(select(StoreProfile.id).where(StoreProfile.store_id == store_id))
@@ -411,18 +726,17 @@ class Provisioner:
                     StoreProfile(
                         store_id=store_id,
                         id=store_id,
-                        owner_account_id=owner.id,
-                        name=store.name,
-                        slug=store.slug,
+                        owner_account_id=seed.owner_id,
+                        name=seed.name,
+                        slug=seed.slug,
                         currency=DEFAULT_CURRENCY,
                         timezone="UTC",
                         settings={},
-                        contact_email=owner.email,
+                        contact_email=seed.email,
                     )
                 )
                 await s.flush()
                 s.add(StoreConfig(store_id=store_id, profile_id=store_id))
-                # What a store needs to sell on day one: its currency and a stock location.
                 s.add(
                     CurrencySetting(
                         store_id=store_id, code=DEFAULT_CURRENCY, is_enabled=True, is_default=True
@@ -434,7 +748,7 @@ class Provisioner:
             has_owner = (
                 await s.execute(
                     select(TenantUser.id).where(
-                        TenantUser.store_id == store_id, TenantUser.account_id == owner.id
+                        TenantUser.store_id == store_id, TenantUser.account_id == seed.owner_id
                     )
                 )
             ).first()
@@ -442,13 +756,13 @@ class Provisioner:
                 s.add(
                     TenantUser(
                         store_id=store_id,
-                        account_id=owner.id,
-                        email=owner.email,
-                        first_name=owner.first_name,
-                        last_name=owner.last_name,
+                        account_id=seed.owner_id,
+                        email=seed.email,
+                        first_name=seed.first_name,
+                        last_name=seed.last_name,
                         role="owner",
                         account_type="agency",
-                        email_verified=owner.email_verified,
+                        email_verified=seed.email_verified,
                     )
                 )
 
@@ -479,6 +793,7 @@ class Provisioner:
 
     def close(self) -> None:
         self.admin_engines.dispose()
+        self.server_connections.close()
 
 
 async def resume_in_background(provisioner: Provisioner) -> None:

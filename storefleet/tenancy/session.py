@@ -4,18 +4,28 @@ Each session is one transaction on the store's database, as the request role, wh
 statement sets ``search_path`` and ``storefleet.store_id`` for that transaction only
 (``set_config(..., true)``), so nothing leaks to the next user of the connection, even
 behind PgBouncer in transaction mode.
+
+``tenancy.read(store, query, params)`` is the lean path for hot read-only queries: the same
+transaction (``BEGIN``; the same ``set_config`` pair; the query; ``COMMIT``) sent on a pooled
+psycopg connection in pipeline mode, so it costs one network round trip and no ORM work.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
+from psycopg.rows import dict_row
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.util import greenlet_spawn
 
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.servers.service import ServerAccess, access_for
@@ -35,7 +45,31 @@ ENTER_STORE_FOR_WRITE = text(
     "set_config('storefleet.store_id', :store_id, true), "
     "pg_try_advisory_xact_lock_shared(hashtextextended(:store_id, 7301))"
 )
+# The same statement as ENTER_STORE, in the driver's paramstyle, for ``Tenancy.read``.
+ENTER_STORE_DRIVER_SQL = (
+    "SELECT set_config('search_path', %(schema)s, true), "
+    "set_config('storefleet.store_id', %(store_id)s, true)"
+)
 MOVE_RETRY_AFTER = 5
+_DRIVER_DIALECT = pg_psycopg.dialect()
+
+
+@dataclass(frozen=True)
+class ReadQuery:
+    """A SELECT compiled once (module level) for ``Tenancy.read``.
+
+    Parameters are named ``bindparam``s, passed to psycopg as they are (no SQLAlchemy bind
+    or result processing: use column types psycopg converts itself). Nothing is prepared
+    server-side, so it is safe behind PgBouncer in transaction mode.
+    """
+
+    sql: str
+    defaults: Mapping[str, Any]
+
+    @classmethod
+    def compile(cls, statement: ClauseElement) -> ReadQuery:
+        compiled = statement.compile(dialect=_DRIVER_DIALECT)
+        return cls(sql=str(compiled), defaults=dict(compiled.params))
 
 
 def store_lock_key_sql() -> str:
@@ -168,6 +202,45 @@ class Tenancy:
                 else:
                     await session.execute(ENTER_STORE, params)
                 yield session
+
+    async def read(
+        self,
+        store: StorePlacement | uuid.UUID,
+        query: ReadQuery,
+        params: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows of one read-only query in the store, in one round trip (hot read paths).
+
+        Same rules as ``session(store, write=False)``: the store must be ready (reads go on
+        while a move pauses writes), and the store is entered with ``set_config(..., true)``
+        for this transaction only. The connection comes from the store's engine pool.
+        """
+        where = store if isinstance(store, StorePlacement) else await self.placement(store)
+        if where.status != "ready":
+            raise ServiceUnavailable(
+                "The store's data is not ready yet", retry_after=MOVE_RETRY_AFTER
+            )
+        engine = self.registry.get(where.engine_key, await self.app_url(where))
+        enter = {"schema": checked_schema(where.schema), "store_id": str(where.store_id)}
+        values = {**query.defaults, **params} if params else query.defaults
+        pooled = await engine.raw_connection()
+        healthy = False
+        try:
+            conn = pooled.driver_connection
+            assert conn is not None
+            cursor = conn.cursor(row_factory=dict_row)
+            # BEGIN, set_config, the query and COMMIT leave in one flush; one sync at the end.
+            async with conn.pipeline(), conn.transaction():
+                await conn.execute(ENTER_STORE_DRIVER_SQL, enter)
+                await cursor.execute(query.sql, values)
+            rows: list[dict[str, Any]] = await cursor.fetchall()
+            healthy = True
+            return rows
+        finally:
+            if not healthy:
+                # Failed or cancelled mid-pipeline: don't hand the connection to anyone else.
+                await greenlet_spawn(pooled.invalidate)
+            await greenlet_spawn(pooled.close)
 
     async def aclose(self) -> None:
         await self.registry.aclose()

