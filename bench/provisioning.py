@@ -224,6 +224,11 @@ class Breakdown:
             "seed_rows",
             "  seed_rows (5 inserts; inside the schema txn for schema stores)",
         )
+        wrap_sync(
+            prov.server_connections,
+            "_connect",
+            "  connect to the new database (new backend, cold catalog caches)",
+        )
         wrap_async(tenancy, "placement", "  tenancy.placement")
         wrap_async(tenancy, "admin_url", "  tenancy.admin_url (owner-supplied databases only)")
 

@@ -97,6 +97,9 @@ def serve(args: argparse.Namespace) -> None:
             log_level="warning",
             access_log=False,
             proxy_headers=False,
+            http="httptools",
+            loop="uvloop",
+            server_header=False,
         )
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the SIGINT it was stopped with, after a clean shutdown

@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 from storefleet import __version__
 from storefleet.api import health
 from storefleet.api.errors import install_error_handlers
+from storefleet.api.fastpath import StorefrontFastPath
 from storefleet.api.middleware import BodySizeLimit
 from storefleet.commerce.carts import routes as cart_routes
 from storefleet.commerce.catalog import routes as catalog_routes
@@ -87,6 +88,8 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Outermost: answers GET /api/storefront/store itself (same route function, same errors).
+    app.add_middleware(StorefrontFastPath)
     app.include_router(health.router)
     app.include_router(auth_router)
     app.include_router(stores_router)

@@ -65,6 +65,10 @@ def serve(
         port=port or settings.port,
         log_level=settings.log_level.lower(),
         proxy_headers=False,
+        # uvicorn[standard] ships both; "auto" would silently fall back to the slow ones.
+        http="httptools",
+        loop="uvloop",
+        server_header=False,
     )
 
 

@@ -263,7 +263,7 @@ class ServerConnections:
                 engine = create_engine(
                     server.admin("postgres"),
                     poolclass=NullPool,
-                    creator=self._connect,
+                    creator=lambda: self._connect(),  # late-bound: benches time _connect
                 )
                 self._engines[server.id] = engine
         self._target.conninfo = libpq_conninfo(server.admin(ddl.checked_database(database)))
@@ -532,6 +532,14 @@ class Provisioner:
         self._after("seed", row.store_id)
 
         async with self.control_sessions() as s, s.begin():
+            # Not waiting for this commit's WAL flush is safe for the same reason as the
+            # ``provisioning`` marker: a crash can only lose a suffix of the control plane's
+            # WAL, so losing ``ready`` also loses everything committed after it there, and
+            # leaves the row ``provisioning``, which the start-up resume (or any retry) runs
+            # again idempotently: the database/schema exists, the head script is a no-op,
+            # the seed inserts are ON CONFLICT DO NOTHING, tenant data is untouched. The seed
+            # itself (tenant database, maybe another server) stays a synchronous commit.
+            await s.execute(text("SET LOCAL synchronous_commit TO off"))
             final = (
                 await s.scalars(
                     update(StoreDatabase)

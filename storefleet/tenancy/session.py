@@ -7,7 +7,8 @@ behind PgBouncer in transaction mode.
 
 ``tenancy.read(store, query, params)`` is the lean path for hot read-only queries: the same
 transaction (``BEGIN``; the same ``set_config`` pair; the query; ``COMMIT``) sent on a pooled
-psycopg connection in pipeline mode, so it costs one network round trip and no ORM work.
+psycopg connection as one simple-protocol query string (values bound client-side by
+psycopg's ``ClientCursor``), so it costs one network round trip and no ORM work.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg import AsyncClientCursor
 from psycopg.rows import dict_row
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
@@ -45,10 +47,11 @@ ENTER_STORE_FOR_WRITE = text(
     "set_config('storefleet.store_id', :store_id, true), "
     "pg_try_advisory_xact_lock_shared(hashtextextended(:store_id, 7301))"
 )
-# The same statement as ENTER_STORE, in the driver's paramstyle, for ``Tenancy.read``.
-ENTER_STORE_DRIVER_SQL = (
-    "SELECT set_config('search_path', %(schema)s, true), "
-    "set_config('storefleet.store_id', %(store_id)s, true)"
+# ``Tenancy.read``'s transaction around a ReadQuery, sent as one simple-protocol string. The
+# parameter names cannot collide with a query's own (bindparam names are identifiers).
+READ_TRANSACTION_SQL = (
+    "BEGIN; SELECT set_config('search_path', %%(_sf_enter_schema)s, true), "
+    "set_config('storefleet.store_id', %%(_sf_enter_store_id)s, true); %s; COMMIT"
 )
 MOVE_RETRY_AFTER = 5
 _DRIVER_DIALECT = pg_psycopg.dialect()
@@ -70,6 +73,11 @@ class ReadQuery:
     def compile(cls, statement: ClauseElement) -> ReadQuery:
         compiled = statement.compile(dialect=_DRIVER_DIALECT)
         return cls(sql=str(compiled), defaults=dict(compiled.params))
+
+    @property
+    def transaction_sql(self) -> str:
+        """``BEGIN; <enter the store>; <this query>; COMMIT`` as one query string."""
+        return READ_TRANSACTION_SQL % self.sql
 
 
 def store_lock_key_sql() -> str:
@@ -221,19 +229,32 @@ class Tenancy:
                 "The store's data is not ready yet", retry_after=MOVE_RETRY_AFTER
             )
         engine = self.registry.get(where.engine_key, await self.app_url(where))
-        enter = {"schema": checked_schema(where.schema), "store_id": str(where.store_id)}
-        values = {**query.defaults, **params} if params else query.defaults
+        values = {
+            **query.defaults,
+            **(params or {}),
+            "_sf_enter_schema": checked_schema(where.schema),
+            "_sf_enter_store_id": str(where.store_id),
+        }
         pooled = await engine.raw_connection()
         healthy = False
         try:
             conn = pooled.driver_connection
             assert conn is not None
-            cursor = conn.cursor(row_factory=dict_row)
-            # BEGIN, set_config, the query and COMMIT leave in one flush; one sync at the end.
-            async with conn.pipeline(), conn.transaction():
-                await conn.execute(ENTER_STORE_DRIVER_SQL, enter)
-                await cursor.execute(query.sql, values)
+            # One simple-protocol query: BEGIN; set_config pair; the query; COMMIT. It is one
+            # round trip, like a pipeline, at a fraction of the pipeline's client-side CPU
+            # (measured: psycopg's pipeline loop was half of the storefront route's time).
+            # Autocommit for the duration keeps psycopg from sending its own BEGIN first; the
+            # explicit BEGIN/COMMIT make it one transaction, so set_config(..., true) ends
+            # with it. Values are bound client-side by psycopg's literal adapters (never
+            # formatted by hand); nothing is prepared, so PgBouncer's transaction mode is
+            # fine. On any error the connection is invalidated below (it may be mid-txn).
+            await conn.set_autocommit(True)
+            cursor = AsyncClientCursor(conn, row_factory=dict_row)
+            await cursor.execute(query.transaction_sql, values)
+            cursor.nextset()  # BEGIN -> set_config
+            cursor.nextset()  # set_config -> the query
             rows: list[dict[str, Any]] = await cursor.fetchall()
+            await conn.set_autocommit(False)
             healthy = True
             return rows
         finally:
