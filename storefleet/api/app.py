@@ -20,6 +20,7 @@ from storefleet.commerce.storefront import router as storefront_router
 from storefleet.commerce.users import routes as staff_routes
 from storefleet.config import Settings, get_settings
 from storefleet.control.accounts.routes import router as auth_router
+from storefleet.control.credits.routes import router as credits_router
 from storefleet.control.hostnames.routes import router as hostnames_router
 from storefleet.control.stores.move_routes import router as store_moves_router
 from storefleet.control.stores.routes import router as stores_router
@@ -55,6 +56,11 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
         listener = RoutingListener(url, runtime.resolver)
         await listener.start()
         app.state.runtime = runtime
+        from storefleet.control.credits.outbox import OutboxWorker
+
+        credit_outbox = OutboxWorker(runtime)
+        credit_outbox.start()
+        runtime.extras["credit_outbox"] = credit_outbox
         app.state.routing_listener = listener
         # Finish provisionings a crash left behind, without delaying start-up.
         resume = asyncio.create_task(recover_at_start_up(runtime))
@@ -65,6 +71,7 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
             with contextlib.suppress(asyncio.CancelledError):
                 await resume
             await listener.stop()
+            await credit_outbox.stop()
             await runtime.aclose()
 
     app = FastAPI(
@@ -78,6 +85,7 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
     app.include_router(health.router)
     app.include_router(auth_router)
     app.include_router(stores_router)
+    app.include_router(credits_router)
     app.include_router(store_moves_router)
     app.include_router(hostnames_router)
     app.include_router(store_profile_router)

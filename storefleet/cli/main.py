@@ -12,6 +12,7 @@ from rich.table import Table
 from storefleet import __version__
 from storefleet.cli.common import migrated_control_url as _migrated_control_url
 from storefleet.cli.common import with_runtime as _with_runtime
+from storefleet.cli.credits import credits_app
 from storefleet.cli.servers import servers_app
 from storefleet.cli.stores import stores_app
 from storefleet.cli.tenants import tenants_app
@@ -25,6 +26,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(credits_app, name="credits")
 app.add_typer(stores_app, name="stores")
 app.add_typer(servers_app, name="servers")
 
