@@ -15,15 +15,20 @@ from storefleet import __version__
 from storefleet.api import health
 from storefleet.api.errors import install_error_handlers
 from storefleet.api.middleware import BodySizeLimit
+from storefleet.api.ratelimit import RateLimit
 from storefleet.commerce.store.routes import router as store_profile_router
 from storefleet.commerce.storefront import router as storefront_router
 from storefleet.commerce.users import routes as staff_routes
 from storefleet.config import Settings, get_settings
 from storefleet.control.accounts.routes import router as auth_router
+from storefleet.control.billing.routes import router as billing_router
 from storefleet.control.credits.routes import router as credits_router
 from storefleet.control.hostnames.routes import router as hostnames_router
 from storefleet.control.stores.move_routes import router as store_moves_router
 from storefleet.control.stores.routes import router as stores_router
+from storefleet.control.usage.middleware import UsageMetering
+from storefleet.control.usage.routes import router as usage_router
+from storefleet.control.usage.service import UsageRecorder
 from storefleet.runtime import Runtime
 from storefleet.tenancy.listener import RoutingListener
 from storefleet.tenancy.provisioning import resume_in_background
@@ -61,6 +66,17 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
         credit_outbox = OutboxWorker(runtime)
         credit_outbox.start()
         runtime.extras["credit_outbox"] = credit_outbox
+        usage_recorder = None
+        if settings.metering_enabled:
+            usage_recorder = UsageRecorder(
+                runtime.control_sessions,
+                capacity=settings.usage_buffer_size,
+                flush_interval=settings.usage_flush_interval_seconds,
+                batch_size=settings.usage_flush_batch,
+                retention_days=settings.usage_log_retention_days,
+            )
+            usage_recorder.start()
+            runtime.extras["usage_recorder"] = usage_recorder
         app.state.routing_listener = listener
         # Finish provisionings a crash left behind, without delaying start-up.
         resume = asyncio.create_task(recover_at_start_up(runtime))
@@ -72,6 +88,8 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
                 await resume
             await listener.stop()
             await credit_outbox.stop()
+            if usage_recorder is not None:
+                await usage_recorder.stop()
             await runtime.aclose()
 
     app = FastAPI(
@@ -82,10 +100,16 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit_enabled:
+        app.add_middleware(RateLimit)
+    if settings.metering_enabled:
+        app.add_middleware(UsageMetering)  # outermost: sees 413s and 429s too
     app.include_router(health.router)
     app.include_router(auth_router)
     app.include_router(stores_router)
     app.include_router(credits_router)
+    app.include_router(billing_router)
+    app.include_router(usage_router)
     app.include_router(store_moves_router)
     app.include_router(hostnames_router)
     app.include_router(store_profile_router)

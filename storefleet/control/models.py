@@ -2,7 +2,13 @@
 
 from storefleet.control.accounts.models import Account, RevokedToken
 from storefleet.control.audit.models import AuditEntry
-from storefleet.control.billing.models import BillingTransaction, Plan, ProviderEvent, Subscription
+from storefleet.control.billing.models import (
+    BillingTransaction,
+    Plan,
+    ProviderEvent,
+    StorePaymentCredential,
+    Subscription,
+)
 from storefleet.control.credits.models import (
     CreditBalance,
     CreditOutbox,
@@ -36,6 +42,7 @@ __all__ = [
     "StoreDatabase",
     "StoreHostname",
     "StoreMove",
+    "StorePaymentCredential",
     "Subscription",
     "TenantMigrationFile",
     "UsageMetric",

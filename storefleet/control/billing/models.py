@@ -6,7 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Integer, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -100,3 +109,19 @@ class ProviderEvent(ControlBase):
     provider: Mapped[str] = mapped_column(Text, nullable=False, default="stripe")
     type: Mapped[str] = mapped_column(Text, nullable=False)
     received_at: Mapped[datetime] = created_at()
+
+
+class StorePaymentCredential(ControlBase):
+    """A store's own Stripe keys ("Setup Stripe"): secrets encrypted, store id as AAD."""
+
+    __tablename__ = "store_payment_credentials"
+
+    store_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(Text, nullable=False, default="stripe")
+    publishable_key: Mapped[str] = mapped_column(Text, nullable=False)
+    livemode: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from storefleet.api.deps import ControlSession, CurrentCaller, RuntimeDep
 from storefleet.api.store_access import StoreAdmin, StoreOwner
 from storefleet.commerce.credits.models import CreditBalanceCache
+from storefleet.control.billing import limits
 from storefleet.control.billing import service as billing
 from storefleet.control.credits import service
 from storefleet.control.credits.schemas import (
@@ -119,17 +120,17 @@ async def subscription(ctx: StoreAdmin, session: ControlSession) -> Subscription
 
 @router.post("/api/stores/{store_id}/subscription", response_model=SubscriptionOut)
 async def change_plan(
-    body: PlanChangeIn, ctx: StoreOwner, session: ControlSession
+    body: PlanChangeIn, ctx: StoreOwner, session: ControlSession, runtime: RuntimeDep
 ) -> SubscriptionOut:
-    return _subscription_out(
-        *await billing.change_plan(
-            session,
-            ctx.store_id,
-            plan_code=body.plan,
-            billing_cycle=body.billing_cycle,
-            actor=ctx.actor_label,
-        )
+    changed = await billing.change_plan(
+        session,
+        ctx.store_id,
+        plan_code=body.plan,
+        billing_cycle=body.billing_cycle,
+        actor=ctx.actor_label,
     )
+    limits.invalidate_after_commit(session, limits.plan_limits_cache(runtime.extras), ctx.store_id)
+    return _subscription_out(*changed)
 
 
 def platform_admin(caller: CurrentCaller) -> CurrentCaller:

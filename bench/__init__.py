@@ -1,0 +1,1 @@
+"""Benchmarks of the tenancy engine; scripts run by hand, never collected as tests."""
