@@ -11,12 +11,28 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def default_home() -> Path:
     return Path(platformdirs.user_data_dir("storefleet", appauthor=False))
+
+
+class CreditPack(BaseModel):
+    """A credit pack on sale: ``credits`` for ``amount`` minor units of ``currency``."""
+
+    credits: int = Field(gt=0)
+    amount: int = Field(gt=0)
+    currency: str = Field(pattern=r"^[a-z]{3}$")
+
+
+def default_credit_packs() -> dict[str, CreditPack]:
+    return {
+        "small": CreditPack(credits=500, amount=500, currency="usd"),
+        "medium": CreditPack(credits=2500, amount=2000, currency="usd"),
+        "large": CreditPack(credits=10000, amount=7000, currency="usd"),
+    }
 
 
 class Settings(BaseSettings):
@@ -47,6 +63,23 @@ class Settings(BaseSettings):
     tenant_engine_idle_seconds: float = 300
     allow_private_databases: bool | None = None
     max_stores_per_account: int = 100
+
+    # Payments (platform's own Stripe account, for credit packs). Unset: purchases answer 503.
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    public_base_url: str = "http://127.0.0.1:8000"
+    credit_packs: dict[str, CreditPack] = Field(default_factory=default_credit_packs)
+
+    # Plan limits and usage metering.
+    rate_limit_enabled: bool = True
+    plan_limits_cache_seconds: float = 30.0
+    metering_enabled: bool = True
+    credit_outbox_enabled: bool = True
+    usage_buffer_size: int = 100_000
+    usage_flush_interval_seconds: float = 1.0
+    usage_flush_batch: int = 500
+    usage_log_retention_days: int = 30
 
     log_level: str = "INFO"
 

@@ -35,6 +35,11 @@ class Locked(DomainError):
     title = "Locked"
 
 
+class PaymentRequired(DomainError):
+    code = "payment-required"
+    title = "Payment required"
+
+
 class NotFound(DomainError):
     code = "not-found"
     title = "Not found"

@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storefleet.config import Settings
 from storefleet.control.accounts.throttle import LoginThrottle
+from storefleet.control.billing import (  # noqa: F401  (registers a column for key rotation)
+    credentials as _payment_credentials,
+)
 from storefleet.db.engine import create_engine_for
 from storefleet.security import keystore, passwords
 from storefleet.security.keyring import Keyring

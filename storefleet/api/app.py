@@ -16,6 +16,7 @@ from storefleet.api import health
 from storefleet.api.errors import install_error_handlers
 from storefleet.api.fastpath import StorefrontFastPath
 from storefleet.api.middleware import BodySizeLimit
+from storefleet.api.ratelimit import RateLimit
 from storefleet.commerce.carts import routes as cart_routes
 from storefleet.commerce.catalog import routes as catalog_routes
 from storefleet.commerce.catalog import storefront as catalog_storefront
@@ -33,9 +34,14 @@ from storefleet.commerce.tax import routes as tax_routes
 from storefleet.commerce.users import routes as staff_routes
 from storefleet.config import Settings, get_settings
 from storefleet.control.accounts.routes import router as auth_router
+from storefleet.control.billing.routes import router as billing_router
+from storefleet.control.credits.routes import router as credits_router
 from storefleet.control.hostnames.routes import router as hostnames_router
 from storefleet.control.stores.move_routes import router as store_moves_router
 from storefleet.control.stores.routes import router as stores_router
+from storefleet.control.usage.middleware import UsageMetering
+from storefleet.control.usage.routes import router as usage_router
+from storefleet.control.usage.service import UsageRecorder
 from storefleet.runtime import Runtime
 from storefleet.tenancy.listener import RoutingListener
 from storefleet.tenancy.provisioning import resume_in_background
@@ -68,6 +74,23 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
         listener = RoutingListener(url, runtime.resolver)
         await listener.start()
         app.state.runtime = runtime
+        from storefleet.control.credits.outbox import OutboxWorker
+
+        credit_outbox = OutboxWorker(runtime)
+        if settings.credit_outbox_enabled:
+            credit_outbox.start()
+            runtime.extras["credit_outbox"] = credit_outbox
+        usage_recorder = None
+        if settings.metering_enabled:
+            usage_recorder = UsageRecorder(
+                runtime.control_sessions,
+                capacity=settings.usage_buffer_size,
+                flush_interval=settings.usage_flush_interval_seconds,
+                batch_size=settings.usage_flush_batch,
+                retention_days=settings.usage_log_retention_days,
+            )
+            usage_recorder.start()
+            runtime.extras["usage_recorder"] = usage_recorder
         app.state.routing_listener = listener
         # Finish provisionings a crash left behind, without delaying start-up.
         resume = asyncio.create_task(recover_at_start_up(runtime))
@@ -78,6 +101,9 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
             with contextlib.suppress(asyncio.CancelledError):
                 await resume
             await listener.stop()
+            await credit_outbox.stop()
+            if usage_recorder is not None:
+                await usage_recorder.stop()
             await runtime.aclose()
 
     app = FastAPI(
@@ -88,11 +114,19 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Outermost: answers GET /api/storefront/store itself (same route function, same errors).
+    # Answers GET /api/storefront/store itself (same route function, same errors), inside
+    # the rate limit and metering so the hot path is limited and counted like any other.
     app.add_middleware(StorefrontFastPath)
+    if settings.rate_limit_enabled:
+        app.add_middleware(RateLimit)
+    if settings.metering_enabled:
+        app.add_middleware(UsageMetering)  # outermost: sees 413s and 429s too
     app.include_router(health.router)
     app.include_router(auth_router)
     app.include_router(stores_router)
+    app.include_router(credits_router)
+    app.include_router(billing_router)
+    app.include_router(usage_router)
     app.include_router(store_moves_router)
     app.include_router(hostnames_router)
     app.include_router(store_profile_router)

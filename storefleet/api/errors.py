@@ -22,6 +22,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.InvalidInput: 422,
     errors.BadRequest: 400,
     errors.Locked: 423,
+    errors.PaymentRequired: 402,
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.AuthenticationFailed: 401,

@@ -12,9 +12,11 @@ from rich.table import Table
 from storefleet import __version__
 from storefleet.cli.common import migrated_control_url as _migrated_control_url
 from storefleet.cli.common import with_runtime as _with_runtime
+from storefleet.cli.credits import credits_app
 from storefleet.cli.servers import servers_app
 from storefleet.cli.stores import stores_app
 from storefleet.cli.tenants import tenants_app
+from storefleet.cli.usage import usage_app
 from storefleet.config import Settings, get_settings
 
 app = typer.Typer(help="storefleet: multi-tenant commerce platform", no_args_is_help=True)
@@ -25,8 +27,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(credits_app, name="credits")
 app.add_typer(stores_app, name="stores")
 app.add_typer(servers_app, name="servers")
+app.add_typer(usage_app, name="usage")
 
 console = Console()
 

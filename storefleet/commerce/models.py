@@ -10,6 +10,7 @@ from storefleet.commerce.catalog.models import (
     ProductOptionValue,
     ProductVariant,
 )
+from storefleet.commerce.credits.models import CreditBalanceCache, CreditSpendingLog
 from storefleet.commerce.customers.models import Customer, CustomerAddress
 from storefleet.commerce.inventory.models import (
     InventoryAdjustment,
@@ -37,7 +38,8 @@ from storefleet.commerce.users.models import TenantUser
 from storefleet.tenancy.base import TenantBase
 
 __all__ = [
-    "Cart", "CartItem", "Category", "CategoryProduct", "CurrencySetting", "Customer",
+    "Cart", "CartItem", "Category", "CategoryProduct", "CreditBalanceCache", "CreditSpendingLog",
+    "CurrencySetting", "Customer",
     "CustomerAddress", "Discount", "DiscountCode", "DiscountRedemption", "Fulfillment",
     "FulfillmentItem", "InventoryAdjustment", "InventoryLevel", "InventoryLocation",
     "InventoryReservation", "Order", "OrderEvent", "OrderItem", "OrderReturn", "PaymentMethod",

@@ -2,23 +2,48 @@
 
 from storefleet.control.accounts.models import Account, RevokedToken
 from storefleet.control.audit.models import AuditEntry
+from storefleet.control.billing.models import (
+    BillingTransaction,
+    Plan,
+    ProviderEvent,
+    StorePaymentCredential,
+    Subscription,
+)
+from storefleet.control.credits.models import (
+    CreditBalance,
+    CreditOutbox,
+    CreditTransaction,
+    ServiceCreditCost,
+)
 from storefleet.control.hostnames.models import StoreHostname
 from storefleet.control.secrets.models import PlatformSecret
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
+from storefleet.control.usage.models import ApiUsageLog, UsageMetric
 from storefleet.db.base import ControlBase
 from storefleet.tenancy.models import StoreDatabase, StoreMove, TenantMigrationFile
 
 __all__ = [
     "Account",
+    "ApiUsageLog",
     "AuditEntry",
+    "BillingTransaction",
     "ControlBase",
+    "CreditBalance",
+    "CreditOutbox",
+    "CreditTransaction",
     "DatabaseServer",
+    "Plan",
     "PlatformSecret",
+    "ProviderEvent",
     "RevokedToken",
+    "ServiceCreditCost",
     "Store",
     "StoreDatabase",
     "StoreHostname",
     "StoreMove",
+    "StorePaymentCredential",
+    "Subscription",
     "TenantMigrationFile",
+    "UsageMetric",
 ]

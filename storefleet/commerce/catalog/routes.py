@@ -26,6 +26,7 @@ from storefleet.commerce.catalog.schemas import (
     Status,
 )
 from storefleet.commerce.common import PageParams, page_params
+from storefleet.control.billing.limits import check_product_limit
 
 router = APIRouter(prefix="/api/stores/{store_id}", tags=["catalog"])
 Paging = Annotated[PageParams, Depends(page_params)]
@@ -35,6 +36,11 @@ SearchText = Annotated[str, Query(min_length=1, max_length=200)]
 @router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductOut)
 async def create_product(body: ProductCreate, ctx: StoreAdmin, runtime: RuntimeDep) -> ProductOut:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
+        await check_product_limit(
+            runtime.control_sessions,
+            ctx.store_id,
+            await service.count_live_products(s, ctx.store_id),
+        )
         product = await service.create_product(s, ctx.store_id, body, actor=ctx.actor_label)
         return ProductOut.model_validate(await service.product_detail(s, product))
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import distinct_on
@@ -1342,3 +1343,18 @@ __all__ = [
     "update_category",
     "update_product",
 ]
+
+
+async def count_live_products(session: AsyncSession, store_id: uuid.UUID) -> int:
+    """Live products of the store, counted under a per-store lock so two creations at the
+    plan's limit cannot both pass the check (the lock lasts until the transaction ends)."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7303))"),
+        {"k": f"{store_id}:products"},
+    )
+    return int(
+        await session.scalar(
+            select(func.count()).select_from(Product).where(Product.deleted_at.is_(None))
+        )
+        or 0
+    )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.control.accounts.models import Account
 from storefleet.control.audit import service as audit
+from storefleet.control.billing import service as billing
 from storefleet.control.stores.models import Store
 from storefleet.errors import Conflict, NotFound, PermissionDenied
 from storefleet.tenancy.models import StoreDatabase
@@ -50,6 +51,7 @@ async def create_store(
     except IntegrityError:
         raise Conflict("A store with this slug already exists", field="slug") from None
     row = await provisioner.plan(session, store, placement, server_name=server)
+    await billing.start_trial(session, store.id, owner.id)
     await audit.record(
         session,
         action="store.created",

@@ -1,0 +1,86 @@
+"""Buying credit packs with Stripe, the Stripe webhook, and a store's own Stripe keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from storefleet.api.deps import ControlSession, CurrentCaller, RuntimeDep
+from storefleet.api.store_access import StoreOwner
+from storefleet.control.billing import credentials, purchases
+from storefleet.control.billing.schemas import (
+    PurchaseIn,
+    PurchaseOut,
+    StripeKeysIn,
+    StripeKeysOut,
+    WebhookOut,
+)
+from storefleet.control.billing.stripe_gateway import verify_webhook
+from storefleet.control.stores import service as stores
+
+router = APIRouter(tags=["billing"])
+
+
+@router.post("/api/credits/purchase", status_code=201, response_model=PurchaseOut)
+async def purchase(
+    body: PurchaseIn, caller: CurrentCaller, session: ControlSession, runtime: RuntimeDep
+) -> PurchaseOut:
+    """Open a Stripe Checkout Session for a credit pack; credits arrive with the webhook."""
+    await stores.owned_store(session, caller.account, body.store_id)
+    started = await purchases.start_purchase(
+        runtime.control_sessions, runtime.settings, caller.account, body.store_id, body.pack
+    )
+    return PurchaseOut(
+        checkout_url=started.checkout_url,
+        session_id=started.session_id,
+        billing_transaction_id=started.billing_transaction_id,
+    )
+
+
+@router.post("/api/billing/stripe/webhook", response_model=WebhookOut)
+async def stripe_webhook(request: Request, runtime: RuntimeDep) -> WebhookOut:
+    """Signed by Stripe (checked before anything else); each event id is applied once."""
+    event = verify_webhook(
+        await request.body(), request.headers.get("stripe-signature"), runtime.settings
+    )
+    outcome = await purchases.handle_event(runtime.control_sessions, event)
+    if outcome.action == "credited":
+        worker = runtime.extras.get("credit_outbox")
+        if worker is not None:
+            worker.wake()  # type: ignore[attr-defined]
+    return WebhookOut(duplicate=outcome.duplicate, action=outcome.action)
+
+
+def _keys_out(status: credentials.StripeKeysStatus) -> StripeKeysOut:
+    return StripeKeysOut(
+        configured=status.configured,
+        publishable_key=status.publishable_key,
+        livemode=status.livemode,
+    )
+
+
+@router.put("/api/stores/{store_id}/stripe-keys", response_model=StripeKeysOut)
+async def put_stripe_keys(
+    body: StripeKeysIn, ctx: StoreOwner, session: ControlSession, runtime: RuntimeDep
+) -> StripeKeysOut:
+    """Onboarding "Setup Stripe": stored encrypted, never returned."""
+    status = await credentials.put_stripe_keys(
+        session,
+        runtime.keyring,
+        ctx.store_id,
+        secret_key=body.secret_key.get_secret_value(),
+        publishable_key=body.publishable_key,
+        webhook_secret=body.webhook_secret.get_secret_value() if body.webhook_secret else None,
+        actor_id=ctx.actor_id,
+    )
+    return _keys_out(status)
+
+
+@router.get("/api/stores/{store_id}/stripe-keys", response_model=StripeKeysOut)
+async def get_stripe_keys(ctx: StoreOwner, session: ControlSession) -> StripeKeysOut:
+    return _keys_out(await credentials.stripe_keys_status(session, ctx.store_id))
+
+
+@router.delete("/api/stores/{store_id}/stripe-keys", status_code=204)
+async def delete_stripe_keys(ctx: StoreOwner, session: ControlSession) -> Response:
+    await credentials.delete_stripe_keys(session, ctx.store_id, actor_id=ctx.actor_id)
+    return Response(status_code=204)

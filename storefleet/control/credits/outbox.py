@@ -1,0 +1,258 @@
+"""Delivering ledger rows to each store's tenant copy, exactly once per ledger row.
+
+The outbox row is written in the same control-plane transaction as the ledger row. The
+worker copies it into the tenant's ``credit_spending_log`` (keyed by the ledger id, so a
+second delivery inserts nothing) and moves ``credit_balance_cache`` forward only to a newer
+ledger sequence; then it marks the outbox row delivered. A worker killed anywhere in between
+leaves the row undelivered, and the next run repeats an idempotent write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storefleet.commerce.credits.models import CreditBalanceCache, CreditSpendingLog
+from storefleet.control.credits.models import CreditBalance, CreditOutbox, CreditTransaction
+from storefleet.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+DeliveryFault = Callable[[str, uuid.UUID], Awaitable[None] | None]
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    failed: dict[uuid.UUID, str] = field(default_factory=dict)
+
+
+async def write_to_tenant(
+    session: AsyncSession, store_id: uuid.UUID, rows: list[CreditTransaction]
+) -> None:
+    """Idempotent: log rows keyed by ledger id; cache only ever moves to a newer ``seq``."""
+    if not rows:
+        return
+    await session.execute(
+        insert(CreditSpendingLog)
+        .values(
+            [
+                {
+                    "store_id": store_id,
+                    "id": row.id,
+                    "ledger_seq": row.seq,
+                    "kind": row.kind,
+                    "amount": row.amount,
+                    "balance_after": row.balance_after,
+                    "service_key": row.service_key,
+                    "reference": row.reference,
+                    "occurred_at": row.created_at,
+                    "account_id": row.account_id,
+                }
+                for row in rows
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["store_id", "id"])
+    )
+    newest = max(rows, key=lambda r: r.seq)
+    await upsert_cache(session, store_id, newest.balance_after, newest.seq)
+
+
+async def upsert_cache(session: AsyncSession, store_id: uuid.UUID, balance: int, seq: int) -> None:
+    stmt = insert(CreditBalanceCache).values(
+        store_id=store_id,
+        id=uuid.uuid4(),
+        balance=balance,
+        ledger_seq=seq,
+        synced_at=datetime.now(UTC),
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            constraint="uq_credit_balance_cache_one_per_store",
+            set_={
+                "balance": stmt.excluded.balance,
+                "ledger_seq": stmt.excluded.ledger_seq,
+                "synced_at": stmt.excluded.synced_at,
+                "updated_at": stmt.excluded.synced_at,
+            },
+            where=CreditBalanceCache.ledger_seq < stmt.excluded.ledger_seq,
+        )
+    )
+
+
+async def deliver_pending(
+    runtime: Runtime, *, batch: int = 200, fault: DeliveryFault | None = None
+) -> DeliveryReport:
+    """One pass over undelivered outbox rows (skipping rows another worker holds)."""
+    report = DeliveryReport()
+    async with runtime.control_sessions() as control, control.begin():
+        pending = (
+            await control.execute(
+                select(CreditOutbox.id, CreditTransaction)
+                .join(CreditTransaction, CreditTransaction.id == CreditOutbox.transaction_id)
+                .where(CreditOutbox.delivered_at.is_(None))
+                .order_by(CreditOutbox.id)
+                .limit(batch)
+                .with_for_update(of=CreditOutbox, skip_locked=True)
+            )
+        ).all()
+        by_store: dict[uuid.UUID, list[tuple[int, CreditTransaction]]] = defaultdict(list)
+        for outbox_id, tx in pending:
+            by_store[tx.store_id].append((outbox_id, tx))
+        done: list[int] = []
+        for store_id, items in by_store.items():
+            try:
+                async with runtime.tenancy.session(store_id, write=True) as tenant:
+                    await write_to_tenant(tenant, store_id, [tx for _, tx in items])
+                    if fault is not None:
+                        result = fault("tenant_written", store_id)
+                        if asyncio.iscoroutine(result):
+                            await result
+                done.extend(outbox_id for outbox_id, _ in items)
+            except Exception as exc:
+                message = f"{type(exc).__name__}: {exc}"[:1000]
+                report.failed[store_id] = message
+                await control.execute(
+                    update(CreditOutbox)
+                    .where(CreditOutbox.id.in_([o for o, _ in items]))
+                    .values(attempts=CreditOutbox.attempts + 1, last_error=message)
+                )
+        if fault is not None and done:
+            result = fault("before_mark", next(iter(by_store)))
+            if asyncio.iscoroutine(result):
+                await result
+        if done:
+            await control.execute(
+                update(CreditOutbox)
+                .where(CreditOutbox.id.in_(done))
+                .values(delivered_at=datetime.now(UTC), last_error=None)
+            )
+        report.delivered = len(done)
+    return report
+
+
+async def deliver_all(runtime: Runtime, *, batch: int = 200) -> DeliveryReport:
+    """Deliver until nothing is left that can be delivered now."""
+    total = DeliveryReport()
+    while True:
+        report = await deliver_pending(runtime, batch=batch)
+        total.delivered += report.delivered
+        total.failed.update(report.failed)
+        if report.delivered == 0 or report.failed:
+            return total
+
+
+@dataclass
+class ReconcileReport:
+    stores: int = 0
+    rows_added: int = 0
+    caches_fixed: int = 0
+
+
+async def reconcile(runtime: Runtime, store_ids: list[uuid.UUID] | None = None) -> ReconcileReport:
+    """Make every tenant log and cache equal the ledger (repairs any drift)."""
+    report = ReconcileReport()
+    async with runtime.control_sessions() as control:
+        stmt = select(CreditBalance)
+        if store_ids:
+            stmt = stmt.where(CreditBalance.store_id.in_(store_ids))
+        balances = list((await control.execute(stmt)).scalars())
+    for balance in balances:
+        async with runtime.control_sessions() as control:
+            ledger = list(
+                (
+                    await control.execute(
+                        select(CreditTransaction)
+                        .where(CreditTransaction.store_id == balance.store_id)
+                        .order_by(CreditTransaction.seq)
+                    )
+                ).scalars()
+            )
+        async with runtime.tenancy.session(balance.store_id, write=True) as tenant:
+            have = set(
+                (
+                    await tenant.execute(
+                        select(CreditSpendingLog.id).where(
+                            CreditSpendingLog.store_id == balance.store_id
+                        )
+                    )
+                ).scalars()
+            )
+            missing = [row for row in ledger if row.id not in have]
+            if missing:
+                await write_to_tenant(tenant, balance.store_id, missing)
+                report.rows_added += len(missing)
+            cache = (
+                await tenant.execute(
+                    select(CreditBalanceCache).where(
+                        CreditBalanceCache.store_id == balance.store_id
+                    )
+                )
+            ).scalar_one_or_none()
+            last_seq = ledger[-1].seq if ledger else 0
+            if cache is None or cache.balance != balance.balance or cache.ledger_seq != last_seq:
+                await tenant.execute(
+                    text("DELETE FROM credit_balance_cache WHERE store_id = :s"),
+                    {"s": balance.store_id},
+                )
+                await upsert_cache(tenant, balance.store_id, balance.balance, last_seq)
+                report.caches_fixed += 1
+        report.stores += 1
+    async with runtime.control_sessions() as control, control.begin():
+        stmt2 = update(CreditOutbox).where(CreditOutbox.delivered_at.is_(None))
+        if store_ids:
+            stmt2 = stmt2.where(CreditOutbox.store_id.in_(store_ids))
+        await control.execute(stmt2.values(delivered_at=datetime.now(UTC)))
+    return report
+
+
+class OutboxWorker:
+    """Background delivery loop for one process; wakes on NOTIFY-less polling."""
+
+    def __init__(self, runtime: Runtime, *, interval: float = 0.5) -> None:
+        self.runtime = runtime
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                report = await deliver_pending(self.runtime)
+                if report.failed:
+                    log.warning("credit delivery failed for %d stores", len(report.failed))
+                if report.delivered:
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("credit outbox delivery failed")
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

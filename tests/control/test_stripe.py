@@ -1,0 +1,544 @@
+"""Credit purchases through the real ``stripe`` SDK against a local Stripe stand-in.
+
+The stand-in answers ``POST /v1/checkout/sessions`` like Stripe (form-encoded request,
+JSON session back) and checks the API key; webhooks are signed with Stripe's scheme
+(``t=<ts>,v1=<hex hmac_sha256(secret, "<ts>.<payload>")>``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import URL
+from typer.testing import CliRunner
+
+from storefleet.config import Settings
+from storefleet.control.billing import credentials
+from storefleet.control.secrets.service import ENCRYPTED_COLUMNS, count_by_key_id
+from storefleet.runtime import Runtime
+from storefleet.security.keyring import DecryptionError
+from tests.conftest import Accounts, Stores, bearer, make_settings
+
+PLATFORM_KEY = "sk_test_platform_" + secrets.token_hex(8)
+WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
+PROBLEM = "application/problem+json"
+
+
+class FakeStripe:
+    """Just enough of api.stripe.com for Checkout Sessions."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.fail_next = False
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.send_header("Request-Id", "req_" + secrets.token_hex(6))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = dict(parse_qsl(self.rfile.read(length).decode()))
+                fake.requests.append(
+                    {
+                        "path": self.path,
+                        "form": form,
+                        "authorization": self.headers.get("Authorization"),
+                        "idempotency_key": self.headers.get("Idempotency-Key"),
+                    }
+                )
+                if self.headers.get("Authorization") != f"Bearer {PLATFORM_KEY}":
+                    self._send(
+                        401,
+                        {"error": {"type": "invalid_request_error", "message": "Invalid API Key"}},
+                    )
+                    return
+                if self.path != "/v1/checkout/sessions":
+                    self._send(404, {"error": {"type": "invalid_request_error"}})
+                    return
+                if fake.fail_next:
+                    fake.fail_next = False
+                    self._send(
+                        400,
+                        {
+                            "error": {
+                                "type": "invalid_request_error",
+                                "message": "Your account cannot currently make live charges.",
+                            }
+                        },
+                    )
+                    return
+                session_id = "cs_test_" + secrets.token_hex(12)
+                metadata = {
+                    k[len("metadata[") : -1]: v
+                    for k, v in form.items()
+                    if k.startswith("metadata[")
+                }
+                session = {
+                    "id": session_id,
+                    "object": "checkout.session",
+                    "mode": form.get("mode"),
+                    "status": "open",
+                    "payment_status": "unpaid",
+                    "amount_total": int(form["line_items[0][price_data][unit_amount]"]),
+                    "currency": form["line_items[0][price_data][currency]"],
+                    "client_reference_id": form.get("client_reference_id"),
+                    "customer_email": form.get("customer_email"),
+                    "metadata": metadata,
+                    "payment_intent": None,
+                    "success_url": form.get("success_url"),
+                    "cancel_url": form.get("cancel_url"),
+                    "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+                    "livemode": False,
+                    "created": int(time.time()),
+                    "expires_at": int(time.time()) + 86400,
+                }
+                fake.sessions[session_id] = session
+                self._send(200, session)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeStripe:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def fake_stripe() -> Iterator[FakeStripe]:
+    with FakeStripe() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def settings(
+    tmp_path_factory: pytest.TempPathFactory, control_db: URL, fake_stripe: FakeStripe
+) -> Settings:
+    return make_settings(
+        tmp_path_factory.mktemp("home"),
+        control_db,
+        stripe_secret_key=PLATFORM_KEY,
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        stripe_api_base=fake_stripe.url,
+        public_base_url="https://shop.example",
+        credit_outbox_enabled=True,  # this module checks the tenant cache catches up by itself
+    )
+
+
+def sign(payload: str, *, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
+    t = int(time.time()) if at is None else at
+    mac = hmac.new(secret.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def event(kind: str, obj: dict[str, Any], event_id: str | None = None) -> str:
+    return json.dumps(
+        {
+            "id": event_id or "evt_" + secrets.token_hex(12),
+            "object": "event",
+            "api_version": "2024-06-20",
+            "created": int(time.time()),
+            "livemode": False,
+            "type": kind,
+            "data": {"object": obj},
+        }
+    )
+
+
+def paid(session: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **session,
+        "status": "complete",
+        "payment_status": "paid",
+        "payment_intent": "pi_" + secrets.token_hex(8),
+    }
+
+
+def post_webhook(client: TestClient, payload: str, signature: str | None = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    headers["Stripe-Signature"] = signature if signature is not None else sign(payload)
+    return client.post("/api/billing/stripe/webhook", content=payload, headers=headers)
+
+
+def balance(control_conn: psycopg.Connection, store_id: object) -> int:
+    row = control_conn.execute(
+        "SELECT balance FROM credit_balances WHERE store_id = %s", (str(store_id),)
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def billing_rows(control_conn: psycopg.Connection, store_id: object) -> list[tuple[Any, ...]]:
+    return control_conn.execute(
+        "SELECT id, status, pack, credits, amount, currency, provider_session_id, "
+        "provider_payment_id FROM billing_transactions WHERE store_id = %s ORDER BY created_at",
+        (str(store_id),),
+    ).fetchall()
+
+
+def purchase(client: TestClient, store: dict[str, Any], pack: str = "small") -> Any:
+    return client.post(
+        "/api/credits/purchase",
+        json={"store_id": store["id"], "pack": pack},
+        headers=store["headers"],
+    )
+
+
+def test_full_purchase_webhook_and_replays_credit_once(
+    client: TestClient,
+    stores: Stores,
+    control_conn: psycopg.Connection,
+    fake_stripe: FakeStripe,
+    settings: Settings,
+    control_db: URL,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    store = stores.create("schema")
+    assert balance(control_conn, store["id"]) == 100
+
+    response = purchase(client, store, "medium")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["session_id"].startswith("cs_test_")
+    assert body["checkout_url"].endswith(body["session_id"])
+    sent = fake_stripe.requests[-1]
+    assert sent["authorization"] == f"Bearer {PLATFORM_KEY}"
+    assert sent["form"]["mode"] == "payment"
+    assert sent["form"]["metadata[store_id]"] == store["id"]
+    assert sent["form"]["metadata[pack]"] == "medium"
+    assert sent["form"]["metadata[billing_transaction_id]"] == body["billing_transaction_id"]
+    assert sent["form"]["client_reference_id"] == body["billing_transaction_id"]
+    assert sent["form"]["line_items[0][price_data][unit_amount]"] == "2000"
+    assert sent["form"]["success_url"].startswith("https://shop.example/")
+    rows = billing_rows(control_conn, store["id"])
+    assert [(str(r[0]), r[1], r[2], r[3], r[4], r[6]) for r in rows] == [
+        (body["billing_transaction_id"], "pending", "medium", 2500, 2000, body["session_id"])
+    ]
+    assert balance(control_conn, store["id"]) == 100  # nothing before the webhook
+
+    session = paid(fake_stripe.sessions[body["session_id"]])
+    completed = event("checkout.session.completed", session)
+    first = post_webhook(client, completed)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"received": True, "duplicate": False, "action": "credited"}
+    assert balance(control_conn, store["id"]) == 2600
+    status, payment_id = billing_rows(control_conn, store["id"])[0][1::6]
+    assert (status, payment_id) == ("succeeded", session["payment_intent"])
+
+    # The same event again, and a different event about the same session: no second credit.
+    again = post_webhook(client, completed)
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    other = post_webhook(client, event("checkout.session.async_payment_succeeded", session))
+    assert other.status_code == 200 and other.json()["duplicate"] is False
+    assert balance(control_conn, store["id"]) == 2600
+    purchases = control_conn.execute(
+        "SELECT amount, idempotency_key, reference->>'billing_transaction_id' "
+        "FROM credit_transactions WHERE store_id = %s AND kind = 'purchase'",
+        (store["id"],),
+    ).fetchall()
+    assert purchases == [(2500, f"stripe:{body['session_id']}", body["billing_transaction_id"])]
+
+    # The tenant's cached balance catches up through the outbox.
+    deadline = time.monotonic() + 10
+    cached = None
+    while time.monotonic() < deadline:
+        cached = client.get(f"/api/stores/{store['id']}/credits", headers=store["headers"]).json()
+        if cached["balance"] == 2600:
+            break
+        time.sleep(0.1)
+    assert cached is not None and cached["balance"] == 2600
+
+    from storefleet.cli.main import app as cli
+    from storefleet.config import get_settings
+
+    monkeypatch.setenv("STOREFLEET_HOME", str(settings.home))
+    monkeypatch.setenv("STOREFLEET_DATABASE_URL", control_db.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    try:
+        verified = CliRunner().invoke(cli, ["credits", "verify"])
+    finally:
+        get_settings.cache_clear()
+    assert verified.exit_code == 0, verified.output
+    assert PLATFORM_KEY not in caplog.text and WEBHOOK_SECRET not in caplog.text
+
+
+def test_forged_stale_or_tampered_webhooks_credit_nothing(
+    client: TestClient, stores: Stores, control_conn: psycopg.Connection, fake_stripe: FakeStripe
+) -> None:
+    store = stores.create("pool")
+    body = purchase(client, store).json()
+    session = paid(fake_stripe.sessions[body["session_id"]])
+    payload = event("checkout.session.completed", session)
+    attempts = [
+        sign(payload, secret="whsec_" + secrets.token_hex(16)),  # forged: wrong secret
+        sign(payload, at=int(time.time()) - 301),  # stale: beyond the 300 s tolerance
+        "t=1,v1=deadbeef",
+        "",
+    ]
+    for signature in attempts:
+        response = post_webhook(client, payload, signature)
+        assert response.status_code == 400, signature
+        assert response.headers["content-type"].startswith(PROBLEM)
+    tampered = payload.replace('"paid"', '"paid" ', 1)
+    assert post_webhook(client, tampered, sign(payload)).status_code == 400
+    bigger = json.loads(payload)
+    bigger["data"]["object"]["amount_total"] = 1
+    assert post_webhook(client, json.dumps(bigger), sign(payload)).status_code == 400
+    no_header = client.post(
+        "/api/billing/stripe/webhook", content=payload, headers={"Content-Type": "application/json"}
+    )
+    assert no_header.status_code == 400
+
+    assert balance(control_conn, store["id"]) == 100
+    assert billing_rows(control_conn, store["id"])[0][1] == "pending"
+    event_id = json.loads(payload)["id"]
+    assert control_conn.execute(
+        "SELECT count(*) FROM provider_events WHERE event_id = %s", (event_id,)
+    ).fetchone() == (0,)
+    # The genuine delivery still works afterwards.
+    assert post_webhook(client, payload).json()["action"] == "credited"
+    assert balance(control_conn, store["id"]) == 600
+
+
+def test_expired_failed_and_wrong_amount_sessions_never_credit(
+    client: TestClient, stores: Stores, control_conn: psycopg.Connection, fake_stripe: FakeStripe
+) -> None:
+    store = stores.create("pool")
+    expired = purchase(client, store).json()
+    failed = purchase(client, store).json()
+    cheated = purchase(client, store, "large").json()
+    session = fake_stripe.sessions[expired["session_id"]]
+    response = post_webhook(
+        client, event("checkout.session.expired", {**session, "status": "expired"})
+    )
+    assert response.json()["action"] == "expired"
+    intent = {
+        "id": "pi_" + secrets.token_hex(8),
+        "object": "payment_intent",
+        "metadata": fake_stripe.sessions[failed["session_id"]]["metadata"],
+        "last_payment_error": {"code": "card_declined"},
+    }
+    assert (
+        post_webhook(client, event("payment_intent.payment_failed", intent)).json()["action"]
+        == "failed"
+    )
+    wrong = {**paid(fake_stripe.sessions[cheated["session_id"]]), "amount_total": 500}
+    assert (
+        post_webhook(client, event("checkout.session.completed", wrong))
+        .json()["action"]
+        .startswith("refused")
+    )
+    unknown = post_webhook(client, event("customer.created", {"id": "cus_1"}))
+    assert unknown.status_code == 200 and unknown.json()["action"].startswith("ignored")
+
+    statuses = {str(r[0]): r[1] for r in billing_rows(control_conn, store["id"])}
+    assert statuses == {
+        expired["billing_transaction_id"]: "expired",
+        failed["billing_transaction_id"]: "failed",
+        cheated["billing_transaction_id"]: "failed",
+    }
+    assert balance(control_conn, store["id"]) == 100
+
+
+def test_provider_error_is_recorded_and_answered_503(
+    client: TestClient, stores: Stores, control_conn: psycopg.Connection, fake_stripe: FakeStripe
+) -> None:
+    store = stores.create("pool")
+    fake_stripe.fail_next = True
+    response = purchase(client, store)
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith(PROBLEM)
+    rows = billing_rows(control_conn, store["id"])
+    assert [(r[1], r[6]) for r in rows] == [("failed", None)]
+
+
+def test_purchase_refusals(
+    client: TestClient,
+    stores: Stores,
+    accounts: Accounts,
+    control_conn: psycopg.Connection,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = stores.create("pool")
+    unknown = purchase(client, store, "gigantic")
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "pack"
+    assert "gigantic" in unknown.json()["detail"]
+
+    stranger = accounts.register()
+    foreign = client.post(
+        "/api/credits/purchase",
+        json={"store_id": store["id"], "pack": "small"},
+        headers=bearer(stranger["token"]),
+    )
+    assert foreign.status_code == 404
+    missing = client.post(
+        "/api/credits/purchase",
+        json={"store_id": str(uuid.uuid4()), "pack": "small"},
+        headers=store["headers"],
+    )
+    assert missing.status_code == 404 and missing.json()["detail"] == foreign.json()["detail"]
+    smuggled = client.post(
+        "/api/credits/purchase",
+        json={"store_id": store["id"], "pack": "small", "credits": 10**9},
+        headers=store["headers"],
+    )
+    assert smuggled.status_code == 422
+
+    monkeypatch.setattr(settings, "stripe_secret_key", None)
+    off = purchase(client, store)
+    assert off.status_code == 503
+    assert off.headers["content-type"].startswith(PROBLEM)
+    assert "STOREFLEET_STRIPE_SECRET_KEY" in off.json()["detail"]
+    assert billing_rows(control_conn, store["id"]) == []
+
+
+def _stripe_keys(**overrides: str) -> dict[str, str]:
+    keys = {
+        "secret_key": "sk_test_" + secrets.token_hex(12),
+        "publishable_key": "pk_test_" + secrets.token_hex(12),
+        "webhook_secret": "whsec_" + secrets.token_hex(12),
+    }
+    keys.update(overrides)
+    return keys
+
+
+def test_store_stripe_keys_are_encrypted_bound_and_never_returned(
+    client: TestClient,
+    stores: Stores,
+    control_conn: psycopg.Connection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    store, other = stores.create("pool"), stores.create("database")
+    url = f"/api/stores/{store['id']}/stripe-keys"
+    before = client.get(url, headers=store["headers"])
+    assert before.status_code == 200 and before.json()["configured"] is False
+
+    keys = _stripe_keys()
+    responses = [client.put(url, json=keys, headers=store["headers"])]
+    assert responses[0].status_code == 200, responses[0].text
+    assert responses[0].json() == {
+        "configured": True,
+        "publishable_key": keys["publishable_key"],
+        "livemode": False,
+    }
+    responses.append(client.get(url, headers=store["headers"]))
+    assert responses[-1].json() == responses[0].json()
+
+    bad = {
+        "secret_key": _stripe_keys(secret_key="pk_test_abc"),
+        "publishable_key": _stripe_keys(publishable_key="sk_test_abc"),
+        "webhook_secret": _stripe_keys(webhook_secret="secret"),
+    }
+    for field, body in bad.items():
+        refused = client.put(url, json=body, headers=store["headers"])
+        responses.append(refused)
+        assert refused.status_code == 422, field
+        assert refused.json()["errors"][0]["field"] == field
+    mixed = client.put(
+        url,
+        json=_stripe_keys(publishable_key="pk_live_" + secrets.token_hex(8)),
+        headers=store["headers"],
+    )
+    responses.append(mixed)
+    assert mixed.status_code == 422
+
+    row = control_conn.execute(
+        "SELECT ciphertext, publishable_key FROM store_payment_credentials WHERE store_id = %s",
+        (store["id"],),
+    ).fetchone()
+    assert row is not None and row[1] == keys["publishable_key"]
+    blob = bytes(row[0])
+    assert keys["secret_key"].encode() not in blob and keys["webhook_secret"].encode() not in blob
+
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def load(store_id: str) -> credentials.StoreStripeKeys:
+        async with runtime.control_sessions() as s:
+            return await credentials.load_stripe_keys(s, runtime.keyring, uuid.UUID(store_id))
+
+    loaded = client.portal.call(load, str(store["id"]))  # type: ignore[union-attr]
+    assert (loaded.secret_key, loaded.webhook_secret) == (
+        keys["secret_key"],
+        keys["webhook_secret"],
+    )
+    assert keys["secret_key"] not in repr(loaded)
+
+    # The ciphertext is bound to its store: copied onto another store's row, it does not open.
+    control_conn.execute(
+        "INSERT INTO store_payment_credentials (store_id, provider, publishable_key, livemode, "
+        "ciphertext) VALUES (%s, 'stripe', 'pk_test_x1', false, %s)",
+        (other["id"], blob),
+    )
+    with pytest.raises(DecryptionError):
+        client.portal.call(load, str(other["id"]))  # type: ignore[union-attr]
+    assert any(c.table == "store_payment_credentials" for c in ENCRYPTED_COLUMNS)
+    counts = client.portal.call(count_by_key_id, runtime.control_engine)  # type: ignore[union-attr]
+    assert sum(counts.values()) >= 2
+
+    gone = client.delete(url, headers=store["headers"])
+    assert gone.status_code == 204
+    assert client.get(url, headers=store["headers"]).json()["configured"] is False
+
+    for response in responses:
+        assert keys["secret_key"] not in response.text
+        assert keys["webhook_secret"] not in response.text
+    assert keys["secret_key"] not in caplog.text and keys["webhook_secret"] not in caplog.text
+
+
+def test_staff_cannot_set_stripe_keys(client: TestClient, stores: Stores) -> None:
+    store = stores.create("schema")
+    email = f"st-{uuid.uuid4().hex[:8]}@example.com"
+    added = client.post(
+        f"/api/stores/{store['id']}/staff",
+        headers=store["headers"],
+        json={
+            "email": email,
+            "first_name": "S",
+            "last_name": "T",
+            "role": "admin",
+            "password": "Staff-Passw0rd!x",
+        },
+    )
+    assert added.status_code == 201, added.text
+    login = client.post(
+        "/api/auth/staff/login",
+        json={"store_id": store["id"], "email": email, "password": "Staff-Passw0rd!x"},
+    )
+    staff = bearer(login.json()["token"])
+    url = f"/api/stores/{store['id']}/stripe-keys"
+    assert client.put(url, json=_stripe_keys(), headers=staff).status_code == 403
+    assert client.get(url, headers=staff).status_code == 403
