@@ -1,9 +1,9 @@
 """Credits and metering: ledger spends per second, and what usage metering costs a request.
 
 1. **Spends/s** through ``credits.spend`` (the service the API route calls: one control
-   transaction with the conditional balance UPDATE, the ledger INSERT, the outbox row and a
-   NOTIFY), with N concurrent asyncio tasks, on one store (every spend on the same hot
-   balance row) and spread over 100 stores.
+   transaction with the conditional balance UPDATE, the ledger INSERT and the outbox row),
+   with N concurrent asyncio tasks, on one store (every spend on the same hot balance row)
+   and spread over 100 stores.
 2. **Metering cost**: the app in real uvicorn processes, identical but for the settings —
    ``baseline`` (metering and rate limiting off), ``metering`` (on), and ``metering+rate``
    (metering and the per-store rate limiter, plan limit set out of reach) — loaded with
@@ -243,7 +243,6 @@ RAW_SPEND = (
     "idempotency_key, service_key, reference, actor) VALUES (%(id)s, %(s)s, %(a)s, 'spend', -1, "
     "%(b)s, %(k)s, 'bench.spend', '{}', 'bench') ON CONFLICT DO NOTHING RETURNING id",
     "INSERT INTO credit_outbox (transaction_id, store_id, attempts) VALUES (%(id)s, %(s)s, 0)",
-    "SELECT pg_notify('storefleet_credits', %(s)s::text)",
 )
 
 
@@ -329,7 +328,7 @@ async def spend_bench(
             rows,
         )
         + "\n\n`raw SQL` runs the same statements a spend commits (conditional UPDATE of the "
-        "balance, ledger INSERT, outbox INSERT, NOTIFY) from bare psycopg, one connection per "
+        "balance, ledger INSERT, outbox INSERT) from bare psycopg, one connection per "
         "task, right before the service run. "
         f"After the runs: {ledger_rows:,} ledger rows, `credits verify` mismatches: "
         f"{len(mismatches)}. Control-plane pool: 10 + 10 overflow connections."

@@ -170,7 +170,6 @@ async def post(
         return Posted(existing, False)
     session.add(CreditOutbox(transaction_id=inserted, store_id=store_id))
     await session.flush()
-    await session.execute(text("SELECT pg_notify('storefleet_credits', :s)"), {"s": str(store_id)})
     tx = await session.get(CreditTransaction, inserted)
     assert tx is not None
     return Posted(tx, True)
