@@ -14,7 +14,7 @@
         [--stores 100] [--connections 10] [--duration 5] [--rounds 3]
 
 Self-contained (own throwaway embedded PostgreSQL, or ``STOREFLEET_BENCH_DATABASE_URL``);
-writes its section to ``bench/RESULTS_credits.md``.
+writes its section to ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from storefleet.db.urls import libpq_conninfo, parse_url, with_database
 from storefleet.runtime import Runtime
 
 ENV_VAR = "STOREFLEET_BENCH_DATABASE_URL"
-RESULTS = Path(__file__).resolve().parent / "RESULTS_credits.md"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SERVICE = "bench.spend"
 MODES = {
     "baseline": {"metering_enabled": False, "rate_limit_enabled": False},
@@ -175,11 +175,9 @@ def machine_info(server: URL) -> list[str]:
 
 
 def write_results(body: str) -> None:
-    RESULTS.write_text(
-        "<!-- bench:credits -->\n## Credits: spends per second, and the cost of usage metering\n\n"
-        + body.strip()
-        + "\n<!-- /bench:credits -->\n"
-    )
+    from bench.common import write_section
+
+    write_section("credits", "Credits: spends per second, and the cost of usage metering", body)
 
 
 # ---- part 1: spends per second ---------------------------------------------------------------
