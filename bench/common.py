@@ -320,3 +320,54 @@ def report(key: str, title: str, info: dict[str, str], body: str) -> None:
     )
     print(f"\n## {title}\n\n{full}")
     write_section(key, title, full)
+
+
+def summarize_latencies(count: int, elapsed: float, lat: list[float], errors: int) -> None:
+    """A load child's result line, in the same fields wrk's Lua summary prints."""
+    import json
+
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "requests": count,
+                "duration_us": int(elapsed * 1e6),
+                "p50_us": int(percentile(lat, 50) * 1e6) if lat else 0,
+                "p99_us": int(percentile(lat, 99) * 1e6) if lat else 0,
+                "non2xx": errors,
+                "socket_errors": 0,
+            }
+        ),
+        flush=True,
+    )
+
+
+async def python_load(
+    url: str, path: str, hosts: list[str], connections: int, duration: float
+) -> None:
+    """Fallback load generator: N keep-alive httpx connections for ``duration`` seconds."""
+    import asyncio
+    import time
+
+    import httpx
+
+    lat: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + duration
+
+    async def worker(k: int) -> None:
+        nonlocal errors
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(base_url=url, limits=limits) as client:
+            n = k
+            while time.perf_counter() < deadline:
+                n += 1
+                t0 = time.perf_counter()
+                r = await client.get(path, headers={"Host": hosts[n % len(hosts)]})
+                lat.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    errors += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(connections)))
+    summarize_latencies(len(lat), time.perf_counter() - t0, lat, errors)

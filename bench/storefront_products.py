@@ -50,9 +50,10 @@ from bench.common import (
     bench_settings,
     machine_info,
     median,
-    percentile,
+    python_load,
     report,
     start_server,
+    summarize_latencies,
     table,
 )
 from storefleet.control.hostnames.service import add_hostname
@@ -246,48 +247,6 @@ async def create_products(
 
 
 # ---- children: load generator and ceiling -----------------------------------------------------
-
-
-def summarize_latencies(count: int, elapsed: float, lat: list[float], errors: int) -> None:
-    print(
-        "RESULT "
-        + json.dumps(
-            {
-                "requests": count,
-                "duration_us": int(elapsed * 1e6),
-                "p50_us": int(percentile(lat, 50) * 1e6) if lat else 0,
-                "p99_us": int(percentile(lat, 99) * 1e6) if lat else 0,
-                "non2xx": errors,
-                "socket_errors": 0,
-            }
-        ),
-        flush=True,
-    )
-
-
-async def python_load(args: argparse.Namespace) -> None:
-    """Fallback load generator: N keep-alive httpx connections for ``duration`` seconds."""
-    hosts = args.hosts.split(",")
-    lat: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + args.duration
-
-    async def worker(k: int) -> None:
-        nonlocal errors
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(base_url=args.url, limits=limits) as client:
-            n = k
-            while time.perf_counter() < deadline:
-                n += 1
-                t0 = time.perf_counter()
-                r = await client.get(PATH, headers={"Host": hosts[n % len(hosts)]})
-                lat.append(time.perf_counter() - t0)
-                if r.status_code != 200:
-                    errors += 1
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker(k) for k in range(args.connections)))
-    summarize_latencies(len(lat), time.perf_counter() - t0, lat, errors)
 
 
 async def ceiling(args: argparse.Namespace) -> None:
@@ -598,7 +557,9 @@ def main() -> None:
     if args.serve:
         serve(args)
     elif args.load:
-        asyncio.run(python_load(args))
+        asyncio.run(
+            python_load(args.url, PATH, args.hosts.split(","), args.connections, args.duration)
+        )
     elif args.ceiling:
         args.target_list = pickle.loads(Path(args.targets).read_bytes())
         asyncio.run(ceiling(args))
