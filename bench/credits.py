@@ -270,7 +270,6 @@ async def raw_spends_per_second(
                     }
                     await conn.execute(RAW_SPEND[1], params)
                     await conn.execute(RAW_SPEND[2], params)
-                    await conn.execute(RAW_SPEND[3], params)
                 done += 1
                 i += 1
 
