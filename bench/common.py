@@ -371,3 +371,22 @@ async def python_load(
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(k) for k in range(connections)))
     summarize_latencies(len(lat), time.perf_counter() - t0, lat, errors)
+
+
+# A wrk script that spreads requests over store hostnames and prints one RESULT line.
+WRK_SCRIPT = """
+local hosts = {%(hosts)s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "%(path)s", {["Host"] = hosts[(n %% #hosts) + 1]})
+end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'RESULT {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, '
+    .. '"non2xx": %%d, "socket_errors": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 
 from bench.common import (
+    WRK_SCRIPT,
     Env,
     bench_env,
     bench_settings,
@@ -55,23 +56,6 @@ from storefleet.tenancy.ddl import checked_schema
 PLACEMENTS = ("pool", "schema", "database")
 PATH = "/api/storefront/store"
 TARGET = 0.5
-
-WRK_SCRIPT = """
-local hosts = {%(hosts)s}
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", "%(path)s", {["Host"] = hosts[(n %% #hosts) + 1]})
-end
-done = function(summary, latency, requests)
-  io.write(string.format(
-    'RESULT {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, '
-    .. '"non2xx": %%d, "socket_errors": %%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-"""
 
 
 # ---- child processes ------------------------------------------------------------------------

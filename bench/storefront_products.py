@@ -45,6 +45,7 @@ from sqlalchemy.engine import Engine
 
 from bench.common import (
     PASSWORD,
+    WRK_SCRIPT,
     Env,
     bench_env,
     bench_settings,
@@ -62,23 +63,6 @@ from storefleet.db.urls import libpq_conninfo, parse_url
 PLACEMENTS = ("pool", "schema", "database")
 PAGE = 20
 PATH = f"/api/storefront/products?limit={PAGE}"
-
-WRK_SCRIPT = """
-local hosts = {%(hosts)s}
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", "%(path)s", {["Host"] = hosts[(n %% #hosts) + 1]})
-end
-done = function(summary, latency, requests)
-  io.write(string.format(
-    'RESULT {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, '
-    .. '"non2xx": %%d, "socket_errors": %%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-"""
 
 
 # ---- the app process (shared with bench.checkout) -------------------------------------------
