@@ -12,13 +12,14 @@ from sqlalchemy import ColumnElement, UnaryExpression
 
 from storefleet.commerce.money import is_currency
 from storefleet.errors import InvalidInput
+from storefleet.schemas import Strict as BaseStrict
 
 T = TypeVar("T")
 MAX_PAGE = 200
 
 
-class Strict(BaseModel):
-    """Input models: unknown fields are refused (never a silent store_id or role)."""
+class Strict(BaseStrict):
+    """Commerce input models: unknown fields refused, surrounding whitespace stripped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

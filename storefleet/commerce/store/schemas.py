@@ -11,7 +11,9 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import BaseModel, StringConstraints, field_validator
+
+from storefleet.schemas import Strict
 
 # Active ISO 4217 currencies a store can sell in (no funds codes, metals or test codes).
 CURRENCIES = frozenset(
@@ -68,10 +70,6 @@ def check_json_object(value: dict[str, Any]) -> dict[str, Any]:
     if size > MAX_JSON_BYTES:
         raise ValueError(f"must be at most {MAX_JSON_BYTES} bytes of JSON")
     return value
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 REQUIRED_FIELDS = ("currency", "timezone", "settings", "published")

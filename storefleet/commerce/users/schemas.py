@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from storefleet.control.accounts.schemas import Name, Password, Strict
+from storefleet.control.accounts.schemas import Name, Password
+from storefleet.schemas import Strict
 
 # Only these can be given: the owner comes from the control plane, customers sign up.
 StaffRole = Literal["admin", "staff"]

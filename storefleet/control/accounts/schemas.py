@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from storefleet.schemas import Strict
 from storefleet.security.passwords import WeakPasswordError, check_strength
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -33,10 +34,6 @@ def _http_url(value: str) -> str:
 
 AvatarURL = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_http_url)]
 Company = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class RegisterIn(Strict):

@@ -5,13 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, SecretStr, StringConstraints
+from pydantic import BaseModel, SecretStr, StringConstraints
+
+from storefleet.schemas import Strict
 
 PackCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class PurchaseIn(Strict):

@@ -6,7 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import BaseModel, StringConstraints, field_validator
+
+from storefleet.schemas import Strict
 
 RESERVED_SLUGS = frozenset(
     {
@@ -33,10 +35,6 @@ def check_slug(value: str) -> str:
     if value in RESERVED_SLUGS:
         raise ValueError(f"slug {value!r} is reserved")
     return value
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class StoreCreate(Strict):
