@@ -222,12 +222,15 @@ class Breakdown:
         wrap_sync(
             provisioning_module,
             "seed_rows",
-            "  seed_rows (5 inserts; inside the schema txn for schema stores)",
+            "  seed_rows (5 inserts pipelined; inside the schema txn for schema stores)",
         )
         wrap_sync(
-            prov.server_connections,
-            "_connect",
-            "  connect to the new database (new backend, cold catalog caches)",
+            provisioning_module,
+            "seed_new_database",
+            "  seed_new_database: connect to the new database + seed in one round trip",
+        )
+        wrap_sync(
+            psycopg, "connect", "  psycopg.connect (new connections opened while provisioning)"
         )
         wrap_async(tenancy, "placement", "  tenancy.placement")
         wrap_async(tenancy, "admin_url", "  tenancy.admin_url (owner-supplied databases only)")
@@ -273,8 +276,8 @@ async def breakdown(env: Env, placement: str, count: int, use_cprofile: bool) ->
     ]
     rows.append(
         (
-            "rest: provision()'s control transactions (joined load + provisioning; ready), "
-            "cached server lookup, thread hand-offs",
+            "rest: provision()'s two control-plane statements (mark provisioning returning "
+            "the rows; ready), cached server lookup, thread hand-offs",
             "",
             ms(max(0.0, total - accounted) / count),
             f"{max(0.0, total - accounted) / total:.0%}",

@@ -4,14 +4,15 @@
 Each step is idempotent and a retry runs them all again, so a crash anywhere is finished by
 running ``provision`` again (``storefleet stores provision --resume``, and at start-up).
 
-Cost per store is kept near the raw PostgreSQL work (issue #3): two control-plane
-transactions (load + ``provisioning``; ``ready``), server preparation (roles, the shared
-tenants database and its grants, the template) done once per server per process, and:
+Cost per store is kept near the raw PostgreSQL work (issue #3): two single-statement
+control-plane writes (mark ``provisioning`` returning the rows; ``ready``), server
+preparation (roles, the shared tenants database and its grants, the template) done once per
+server per process, and (seed rows pipelined, see ``tenancy.seed``):
 
 - ``pool``: one admin transaction inserting the seed rows;
 - ``schema``: ONE admin transaction creating the head schema and inserting the seed rows;
 - ``database``: ``CREATE DATABASE … TEMPLATE`` on a kept-open admin connection, then one
-  short-lived admin connection to the new database inserting the seed rows.
+  short-lived admin connection to the new database that seeds it in one round trip.
 
 Concurrent first provisions (in one process or several) are safe: preparation is
 serialized per process, and the races another process can cause (duplicate database,
@@ -38,12 +39,7 @@ from sqlalchemy import Connection, Engine, create_engine, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.pool import NullPool
 
-from storefleet.commerce.inventory.models import InventoryLocation
-from storefleet.commerce.pricing.models import CurrencySetting
-from storefleet.commerce.store.models import StoreConfig, StoreProfile
-from storefleet.commerce.users.models import TenantUser
 from storefleet.control.accounts.models import Account
 from storefleet.control.servers import service as servers
 from storefleet.control.servers.service import ServerAccess
@@ -55,12 +51,12 @@ from storefleet.tenancy import ddl
 from storefleet.tenancy.migrations import TenantMigrator, tenant_migrator
 from storefleet.tenancy.models import PLACEMENTS, StoreDatabase
 from storefleet.tenancy.placement import placement_from_rows
+from storefleet.tenancy.seed import Seed, seed_new_database, seed_rows
 from storefleet.tenancy.session import Tenancy, external_credentials_aad
 
 log = logging.getLogger(__name__)
 
 STEPS = ("server", "container", "seed", "ready")
-DEFAULT_CURRENCY = "USD"
 # Serializes extension creation and database grants across processes (first provisions).
 PREPARE_LOCK_KEY = 7301003
 RACE_ATTEMPTS = 8
@@ -86,78 +82,11 @@ class PlatformDatabases:
         return cls(tenants=f"{base}_tenants", template=f"{base}_tmpl")
 
 
-@dataclass(frozen=True)
-class Seed:
-    """What the seed rows of a store need from the control plane (plain values, thread-safe)."""
-
-    store_id: uuid.UUID
-    name: str
-    slug: str
-    owner_id: uuid.UUID
-    email: str
-    first_name: str
-    last_name: str
-    email_verified: bool
-
-    @classmethod
-    def of(cls, store: Store, owner: Account) -> Seed:
-        return cls(
-            store_id=store.id,
-            name=store.name,
-            slug=store.slug,
-            owner_id=owner.id,
-            email=owner.email,
-            first_name=owner.first_name,
-            last_name=owner.last_name,
-            email_verified=owner.email_verified,
-        )
-
-
-def seed_rows(conn: Connection, schema: str, seed: Seed) -> None:
-    """Insert a new store's rows in the caller's (admin) transaction; idempotent.
-
-    The profile, its config, the owner as a tenant user, and what a store needs to sell on
-    day one: its default currency and a stock location. RLS is forced even for the table
-    owner, so the store is entered with ``set_config(..., true)`` (this transaction only).
-    """
-    store_id = seed.store_id
-    conn.exec_driver_sql(
-        f"SET LOCAL ROLE {ddl.OWNER_ROLE}; "
-        f"SET LOCAL search_path TO {ddl.ident(ddl.checked_schema(schema))}; "
-        f"SELECT set_config('{ddl.STORE_SETTING}', '{uuid.UUID(str(store_id))}', true)"
-    )
-    statements: list[Any] = [
-        insert(StoreProfile).values(
-            store_id=store_id,
-            id=store_id,
-            owner_account_id=seed.owner_id,
-            name=seed.name,
-            slug=seed.slug,
-            currency=DEFAULT_CURRENCY,
-            timezone="UTC",
-            settings={},
-            contact_email=seed.email,
-        ),
-        insert(StoreConfig).values(store_id=store_id, profile_id=store_id),
-        insert(CurrencySetting).values(
-            store_id=store_id, code=DEFAULT_CURRENCY, is_enabled=True, is_default=True
-        ),
-        insert(InventoryLocation).values(
-            store_id=store_id, name="Main", code="main", is_default=True
-        ),
-        insert(TenantUser).values(
-            store_id=store_id,
-            account_id=seed.owner_id,
-            email=seed.email,
-            first_name=seed.first_name,
-            last_name=seed.last_name,
-            role="owner",
-            account_type="agency",
-            email_verified=seed.email_verified,
-        ),
-    ]
-    for statement in statements:
-        conn.execute(statement.on_conflict_do_nothing())
+def driver_connection(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under a SQLAlchemy one (for pipelining in its transaction)."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    return driver
 
 
 def absorb_races(action: Callable[[], T]) -> T:
@@ -217,19 +146,16 @@ class AdminEngines:
 
 
 class ServerConnections:
-    """Per server: kept-open autocommit connections to ``postgres`` for CREATE DATABASE, and
-    one engine whose (unpooled) connections go to any database named at connect time.
+    """Per server: kept-open autocommit connections to ``postgres`` for CREATE DATABASE.
 
-    The second saves creating and initializing a SQLAlchemy engine per new store database,
-    and keeps store databases out of the tenant engine registry while they are provisioned.
+    A new store database is then seeded over one plain psycopg connection (no engine, and
+    nothing in the tenant engine registry while it is provisioned).
     """
 
     KEEP_IDLE = 2
 
     def __init__(self) -> None:
         self._idle: dict[uuid.UUID, list[psycopg.Connection[Any]]] = {}
-        self._engines: dict[uuid.UUID, Engine] = {}
-        self._target = threading.local()
         self._lock = threading.Lock()
 
     @contextmanager
@@ -254,39 +180,12 @@ class ServerConnections:
         if conn is not None:
             conn.close()
 
-    @contextmanager
-    def database(self, server: ServerAccess, database: str) -> Iterator[Connection]:
-        """One transaction on a new connection to ``database`` as the server's admin."""
-        with self._lock:
-            engine = self._engines.get(server.id)
-            if engine is None:
-                engine = create_engine(
-                    server.admin("postgres"),
-                    poolclass=NullPool,
-                    creator=lambda: self._connect(),  # late-bound: benches time _connect
-                )
-                self._engines[server.id] = engine
-        self._target.conninfo = libpq_conninfo(server.admin(ddl.checked_database(database)))
-        try:
-            with engine.begin() as conn:
-                yield conn
-        finally:
-            self._target.conninfo = None
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        conninfo = getattr(self._target, "conninfo", None)
-        assert conninfo, "ServerConnections.database() sets the target first"
-        return psycopg.connect(conninfo, prepare_threshold=None)
-
     def close(self) -> None:
         with self._lock:
             for idle in self._idle.values():
                 for conn in idle:
                     conn.close()
             self._idle.clear()
-            for engine in self._engines.values():
-                engine.dispose()
-            self._engines.clear()
 
 
 def create_database_statement(name: str, template: str | None = None) -> sql.Composed:
@@ -368,6 +267,11 @@ class Provisioner:
         migrator: TenantMigrator | None = None,
     ) -> None:
         self.control_sessions = control_sessions
+        # Single-statement control-plane writes: one round trip, no BEGIN/COMMIT.
+        self._control_autocommit = async_sessionmaker(
+            control_sessions.kw["bind"].execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+        )
         self.tenancy = tenancy
         self.keyring = keyring
         self.databases = databases
@@ -464,28 +368,31 @@ class Provisioner:
 
     async def provision(self, store_id: uuid.UUID) -> StoreDatabase:
         """Bring a store to ``ready``; on error record ``failed``, the step reached and why."""
-        async with self.control_sessions() as s, s.begin():
+        # One autocommit statement marks the row ``provisioning`` and returns what the steps
+        # need (a crash later leaves it ``provisioning``: the start-up resume finishes it).
+        async with self._control_autocommit() as s:
             found = (
                 await s.execute(
-                    select(StoreDatabase, Store, Account)
-                    .join(Store, Store.id == StoreDatabase.store_id)
-                    .join(Account, Account.id == Store.owner_id)
-                    .where(StoreDatabase.store_id == store_id)
+                    select(StoreDatabase, Store, Account).from_statement(
+                        update(StoreDatabase)
+                        .where(
+                            StoreDatabase.store_id == store_id,
+                            StoreDatabase.status != "ready",
+                            Store.id == StoreDatabase.store_id,
+                            Account.id == Store.owner_id,
+                        )
+                        .values(status="provisioning", last_error=None)
+                        .returning(StoreDatabase, Store, Account)
+                    ),
+                    execution_options={"synchronize_session": False},
                 )
             ).first()
             if found is None:
-                raise NotFound("Store not found")
+                ready = await s.get(StoreDatabase, store_id)
+                if ready is None or ready.status != "ready":
+                    raise NotFound("Store not found")
+                return ready
             row, store, owner = found
-            if row.status == "ready":
-                return row
-            # Losing this marker in a crash leaves ``pending``/``failed``, which a retry and
-            # the start-up resume finish the same way: no need to wait for its WAL flush.
-            await s.execute(text("SET LOCAL synchronous_commit TO off"))
-            await s.execute(
-                update(StoreDatabase)
-                .where(StoreDatabase.store_id == store_id)
-                .values(status="provisioning", last_error=None)
-            )
         self.tenancy.invalidate(store_id)
         reached: list[str] = []
         try:
@@ -531,33 +438,31 @@ class Provisioner:
         reached.append("seed")
         self._after("seed", row.store_id)
 
-        async with self.control_sessions() as s, s.begin():
-            # Not waiting for this commit's WAL flush is safe for the same reason as the
-            # ``provisioning`` marker: a crash can only lose a suffix of the control plane's
-            # WAL, so losing ``ready`` also loses everything committed after it there, and
-            # leaves the row ``provisioning``, which the start-up resume (or any retry) runs
-            # again idempotently: the database/schema exists, the head script is a no-op,
-            # the seed inserts are ON CONFLICT DO NOTHING, tenant data is untouched. The seed
-            # itself (tenant database, maybe another server) stays a synchronous commit.
-            await s.execute(text("SET LOCAL synchronous_commit TO off"))
+        # One statement flips the placement row to ``ready`` and a pending store to active.
+        activate = (
+            update(Store)
+            .where(Store.id == row.store_id, Store.status == "pending")
+            .values(status="active")
+            .cte("activated")
+        )
+        async with self._control_autocommit() as s:
             final = (
                 await s.scalars(
-                    update(StoreDatabase)
-                    .where(StoreDatabase.store_id == row.store_id)
-                    .values(
-                        status="ready",
-                        step="ready",
-                        last_error=None,
-                        schema_revision=self.migrator.head,
-                    )
-                    .returning(StoreDatabase)
+                    select(StoreDatabase).from_statement(
+                        update(StoreDatabase)
+                        .where(StoreDatabase.store_id == row.store_id)
+                        .values(
+                            status="ready",
+                            step="ready",
+                            last_error=None,
+                            schema_revision=self.migrator.head,
+                        )
+                        .returning(StoreDatabase)
+                        .add_cte(activate)
+                    ),
+                    execution_options={"synchronize_session": False},
                 )
             ).one()
-            await s.execute(
-                update(Store)
-                .where(Store.id == row.store_id, Store.status == "pending")
-                .values(status="active")
-            )
         self.tenancy.invalidate(row.store_id)
         reached.append("ready")
         self._after("ready", row.store_id)
@@ -686,12 +591,11 @@ class Provisioner:
         if row.placement == "database":
             with self.server_connections.postgres(server) as conn:
                 create_database_on(conn, row.database_name, self.databases.template)
-            with self.server_connections.database(server, row.database_name) as conn:
-                seed_rows(conn, row.schema_name, seed)
+            seed_new_database(libpq_conninfo(server.admin(row.database_name)), seed)
         elif row.placement == "pool":
             self._ensure_pool_or_schema(admin, row)
             with self.admin_engines.get(admin).begin() as conn:
-                seed_rows(conn, row.schema_name, seed)
+                seed_rows(driver_connection(conn), row.schema_name, seed)
         else:
             self.ensure_schema_at_head(admin, row.schema_name, seed=seed)
 
@@ -721,58 +625,13 @@ class Provisioner:
             else:
                 self.migrator.upgrade(conn, schema)
             if seed is not None:
-                seed_rows(conn, schema, seed)
+                seed_rows(driver_connection(conn), schema, seed)
 
     async def _seed(self, store_id: uuid.UUID, seed: Seed) -> None:
         """The seed rows through the request role (owner-supplied databases); idempotent."""
         async with self.tenancy.session(store_id, allow_unready=True) as s:
-            existing = (
-                await s.execute(select(StoreProfile.id).where(StoreProfile.store_id == store_id))
-            ).first()
-            if existing is None:
-                s.add(
-                    StoreProfile(
-                        store_id=store_id,
-                        id=store_id,
-                        owner_account_id=seed.owner_id,
-                        name=seed.name,
-                        slug=seed.slug,
-                        currency=DEFAULT_CURRENCY,
-                        timezone="UTC",
-                        settings={},
-                        contact_email=seed.email,
-                    )
-                )
-                await s.flush()
-                s.add(StoreConfig(store_id=store_id, profile_id=store_id))
-                s.add(
-                    CurrencySetting(
-                        store_id=store_id, code=DEFAULT_CURRENCY, is_enabled=True, is_default=True
-                    )
-                )
-                s.add(
-                    InventoryLocation(store_id=store_id, name="Main", code="main", is_default=True)
-                )
-            has_owner = (
-                await s.execute(
-                    select(TenantUser.id).where(
-                        TenantUser.store_id == store_id, TenantUser.account_id == seed.owner_id
-                    )
-                )
-            ).first()
-            if has_owner is None:
-                s.add(
-                    TenantUser(
-                        store_id=store_id,
-                        account_id=seed.owner_id,
-                        email=seed.email,
-                        first_name=seed.first_name,
-                        last_name=seed.last_name,
-                        role="owner",
-                        account_type="agency",
-                        email_verified=seed.email_verified,
-                    )
-                )
+            for model, values in seed.rows():
+                await s.execute(insert(model).values(values).on_conflict_do_nothing())
 
     async def resume_all(self) -> list[tuple[uuid.UUID, str | None]]:
         """Finish every store left pending, provisioning or failed; (store, error) each."""
