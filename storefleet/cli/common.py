@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from rich.console import Console
 from sqlalchemy.engine import URL
 
 from storefleet.config import Settings
@@ -14,6 +15,16 @@ if TYPE_CHECKING:
     from storefleet.runtime import Runtime
 
 T = TypeVar("T")
+PIPED_WIDTH = 240
+
+
+def cli_console() -> Console:
+    """The console of a command. Piped output (logs, CI, scripts) is at least 240 columns
+    wide rather than Rich's 80, so store ids and errors in tables come out whole."""
+    console = Console()
+    if not console.is_terminal:
+        return Console(width=max(console.width, PIPED_WIDTH))
+    return console
 
 
 def migrated_control_url(settings: Settings, *, stop_at_exit: bool = True) -> URL:

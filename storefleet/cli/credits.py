@@ -6,17 +6,16 @@ import uuid
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from storefleet.cli.common import with_runtime
+from storefleet.cli.common import cli_console, with_runtime
 from storefleet.config import get_settings
 from storefleet.runtime import Runtime
 
 credits_app = typer.Typer(help="The credit ledger", no_args_is_help=True)
 costs_app = typer.Typer(help="Service prices in credits", no_args_is_help=True)
 credits_app.add_typer(costs_app, name="costs")
-console = Console()
+console = cli_console()
 
 
 @credits_app.command("verify")

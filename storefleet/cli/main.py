@@ -6,10 +6,10 @@ import logging
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from storefleet import __version__
+from storefleet.cli.common import cli_console
 from storefleet.cli.common import migrated_control_url as _migrated_control_url
 from storefleet.cli.common import with_runtime as _with_runtime
 from storefleet.cli.credits import credits_app
@@ -32,7 +32,7 @@ app.add_typer(stores_app, name="stores")
 app.add_typer(servers_app, name="servers")
 app.add_typer(usage_app, name="usage")
 
-console = Console()
+console = cli_console()
 
 
 def configure_logging(settings: Settings) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from storefleet.cli.common import with_runtime
+from storefleet.cli.common import cli_console, with_runtime
 from storefleet.config import get_settings
 
 if TYPE_CHECKING:
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 servers_app = typer.Typer(
     help="Database servers for database-placement stores", no_args_is_help=True
 )
-console = Console()
+console = cli_console()
 
 
 @servers_app.command("add")

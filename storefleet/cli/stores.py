@@ -7,17 +7,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from storefleet.cli.common import with_runtime
+from storefleet.cli.common import cli_console, with_runtime
 from storefleet.config import get_settings
 
 if TYPE_CHECKING:
     from storefleet.runtime import Runtime
 
 stores_app = typer.Typer(help="Stores and their data", no_args_is_help=True)
-console = Console()
+console = cli_console()
 
 
 @stores_app.command("provision")

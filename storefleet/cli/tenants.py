@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from storefleet.cli.common import with_runtime
+from storefleet.cli.common import cli_console, with_runtime
 from storefleet.config import get_settings
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
     from storefleet.tenancy.fleet import FleetReport, UnitResult
 
 tenants_app = typer.Typer(help="Tenant schemas of every store", no_args_is_help=True)
-console = Console()
+console = cli_console()
 
 EXIT_FAILED = 1
 EXIT_CHANGED_MIGRATION = 2

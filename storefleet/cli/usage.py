@@ -7,14 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from storefleet.cli.common import with_runtime
+from storefleet.cli.common import cli_console, with_runtime
 from storefleet.config import get_settings
 from storefleet.runtime import Runtime
 
 usage_app = typer.Typer(help="API usage and daily store metrics", no_args_is_help=True)
-console = Console()
+console = cli_console()
 
 
 def _day(raw: str | None) -> date:

@@ -95,7 +95,8 @@ def test_partial_env_override_uses_file_for_rest(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["nocolon", f"bad id:{_b64(os.urandom(32))}", "k1:not-base64!!", f"k1:{_b64(b'short')}"],
+    ["nocolon", f"bad id:{_b64(bytes(range(32)))}", "k1:not-base64!!", f"k1:{_b64(b'short')}"],
+    ids=["no-colon", "bad-key-id", "not-base64", "short-key"],
 )
 def test_bad_env_keyring_rejected(tmp_path: Path, value: str) -> None:
     with pytest.raises(KeyringError):
