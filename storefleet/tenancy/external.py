@@ -349,7 +349,7 @@ def _target(url: URL) -> str:
     return f"the server at {socket_dir}" if isinstance(socket_dir, str) else "the server"
 
 
-def _scrub(text: str, url: URL) -> str:
+def scrub_password(text: str, url: URL) -> str:
     """Belt and braces: whatever a message says, it must not contain the password."""
     password = url.password
     if password:
@@ -434,7 +434,7 @@ def explain_connect_error(exc: Exception, url: URL) -> str:
     else:
         first = next((line.strip() for line in message.splitlines() if line.strip()), "")
         text = f"Could not connect to the database: {first or type(exc).__name__}"
-    return _scrub(text, url)
+    return scrub_password(text, url)
 
 
 def is_behind_pooler(url: URL) -> bool:
@@ -494,7 +494,7 @@ async def inspect_external_database(
                 except psycopg.Error as exc:
                     first = (str(exc).splitlines() or [""])[0]
                     raise ExternalDatabaseError(
-                        _scrub(f"The database refused our check query: {first}", url)
+                        scrub_password(f"The database refused our check query: {first}", url)
                     ) from None
     except TimeoutError:
         raise ExternalDatabaseError(

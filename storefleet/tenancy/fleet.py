@@ -61,6 +61,7 @@ class FleetUnit:
     database: str
     schema: str
     store_ids: tuple[uuid.UUID, ...] = ()
+    roles: ddl.TenantRoles = ddl.MANAGED_ROLES
 
     @property
     def label(self) -> str:
@@ -288,7 +289,10 @@ async def _plan(
             log.info("fleet migration skips store %s: it is being moved", db.store_id)
             continue
         recorded[db.store_id] = (db.schema_revision, db.last_error)
-        unit = FleetUnit(db.placement, location, db.database_name, db.schema_name, (db.store_id,))
+        roles = await runtime.tenancy.tenant_roles(placement_from_rows(db, store))
+        unit = FleetUnit(
+            db.placement, location, db.database_name, db.schema_name, (db.store_id,), roles
+        )
         (await group_for(db, store, location, key)).units.append(unit)
 
     for (key, database, schema), ids in pools.items():
@@ -406,7 +410,7 @@ def _migrate_unit(
         with conn.begin():
             # A busy table fails this schema quickly instead of queueing every request.
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
-            migrator.upgrade(conn, unit.schema, target)
+            migrator.upgrade(conn, unit.schema, target, roles=unit.roles)
     except Exception as exc:
         log.warning("tenant migration of %s failed: %s", unit.label, _error_text(exc))
         return UnitResult(

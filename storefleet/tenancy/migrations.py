@@ -13,15 +13,19 @@ import threading
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Table, text
 
 from storefleet.db.migrate import migrations_root
 from storefleet.tenancy.ddl import (
-    OWNER_ROLE,
+    APP_ROLE,
+    APP_ROLE_OPTION,
+    MANAGED_ROLES,
+    TenantRoles,
     checked_schema,
     extension_statements,
     head_schema_script,
@@ -42,6 +46,7 @@ class TenantMigrator:
         self.config = Config()
         self.config.set_main_option("script_location", str(self.location))
         self.script = ScriptDirectory.from_config(self.config)
+        self._head_scripts: dict[str | None, str] = {}
 
     @cached_property
     def head(self) -> str:
@@ -73,34 +78,66 @@ class TenantMigrator:
             sums[rev.revision] = hashlib.sha256(Path(rev.path).read_bytes()).hexdigest()
         return sums
 
-    @cached_property
-    def head_script(self) -> str:
+    @property
+    def tables(self) -> list[Table]:
+        """The tenant tables at head, in dependency order."""
         from storefleet.commerce.models import TenantBase
 
-        return head_schema_script(TenantBase.metadata.sorted_tables, self.head)
+        return list(TenantBase.metadata.sorted_tables)
 
-    def enter_schema(self, conn: Connection, schema: str) -> None:
+    @property
+    def head_script(self) -> str:
+        return self.head_script_for(MANAGED_ROLES)
+
+    def head_script_for(self, roles: TenantRoles) -> str:
+        """The head script granting to ``roles.app``.
+
+        Kept for the shared request role and for none; a store's own role (one external
+        database) gets its script built when it is needed, so memory does not grow per store.
+        """
+        script = self._head_scripts.get(roles.app)
+        if script is None:
+            script = head_schema_script(self.tables, self.head, app_role=roles.app)
+            if roles.app in (APP_ROLE, None):
+                self._head_scripts[roles.app] = script
+        return script
+
+    def enter_schema(
+        self, conn: Connection, schema: str, *, roles: TenantRoles = MANAGED_ROLES
+    ) -> None:
         """Make the rest of the caller's transaction act as the owner inside ``schema``.
 
         Extensions are installed first, as the connecting (admin) user: the owner role may
-        not have CREATE on a database it does not own (an owner-supplied one).
+        not have CREATE on a database it does not own (an owner-supplied one). Without an
+        owner role (owner-role isolation) the connecting user is the owner.
         """
         for statement in extension_statements():
             conn.exec_driver_sql(statement)
-        conn.exec_driver_sql(f"SET LOCAL ROLE {OWNER_ROLE}")
+        if roles.owner:
+            conn.exec_driver_sql(f"SET LOCAL ROLE {ident(roles.owner)}")
         conn.exec_driver_sql(f"SET LOCAL search_path TO {ident(checked_schema(schema))}")
 
-    def create_head(self, conn: Connection, schema: str) -> None:
+    def create_head(
+        self, conn: Connection, schema: str, *, roles: TenantRoles = MANAGED_ROLES
+    ) -> None:
         """Create every tenant table at head in an empty schema, stamped, in the caller's txn."""
-        self.enter_schema(conn, schema)
-        conn.exec_driver_sql(self.head_script)
+        self.enter_schema(conn, schema, roles=roles)
+        conn.exec_driver_sql(self.head_script_for(roles))
 
     def upgrade(
-        self, conn: Connection, schema: str, target: str = "head"
+        self,
+        conn: Connection,
+        schema: str,
+        target: str = "head",
+        *,
+        roles: TenantRoles = MANAGED_ROLES,
     ) -> tuple[str | None, str]:
-        """Upgrade one schema inside the caller's transaction; returns (from, to)."""
+        """Upgrade one schema inside the caller's transaction; returns (from, to).
+
+        Migrations grant to ``roles.app`` (``secure_table`` reads it from the context).
+        """
         target = self.resolve(target)
-        self.enter_schema(conn, schema)
+        self.enter_schema(conn, schema, roles=roles)
         current = self.current_revision(conn, schema)
         if current == target:
             return current, target
@@ -108,6 +145,7 @@ class TenantMigrator:
         def fn(rev: object, context: object) -> object:
             return self.script._upgrade_revs(target, rev)  # type: ignore[arg-type]
 
+        grants: dict[str, Any] = {APP_ROLE_OPTION: roles.app}
         with _ALEMBIC_LOCK:
             env = EnvironmentContext(self.config, self.script, fn=fn, destination_rev=target)
             with env:
@@ -115,6 +153,7 @@ class TenantMigrator:
                     connection=conn,
                     version_table_schema=schema,
                     transactional_ddl=True,
+                    **grants,
                 )
                 env.run_migrations()
         return current, target

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -28,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import psycopg
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
@@ -47,6 +48,7 @@ from storefleet.tenancy.copy import (
     import_store,
     read_manifest,
 )
+from storefleet.tenancy.external import scrub_password
 from storefleet.tenancy.models import PLACEMENTS, StoreDatabase, StoreMove
 from storefleet.tenancy.placement import StorePlacement
 from storefleet.tenancy.provisioning import drop_database
@@ -62,11 +64,36 @@ MoveFault = Callable[[str, uuid.UUID], object]
 
 @dataclass(frozen=True)
 class ExternalTarget:
-    """A database the store owner brings; the password stays inside ``url``."""
+    """A database the store owner brings; the password stays inside ``url``.
+
+    ``app_role``/``app_password``: the store's own request role (``dedicated_role``
+    isolation), or None when the connecting user cannot create roles (``owner_role``).
+    """
 
     url: URL
+    app_role: str | None
     app_password: str | None
     isolation: str
+
+
+async def external_target(
+    runtime: Runtime, store_id: uuid.UUID, url: URL, *, can_create_role: bool
+) -> ExternalTarget:
+    """Where a connect-database move goes, with the store's request role when possible.
+
+    A store already on a database of its owner keeps its role's password: the role is
+    server-wide, and re-setting it would lock out reads of the current copy mid-move.
+    """
+    if not can_create_role:
+        return ExternalTarget(url, None, None, ddl.OWNER_ISOLATION)
+    role = ddl.external_app_role(store_id)
+    password = secrets.token_urlsafe(24)
+    current = await runtime.tenancy.placement(store_id, fresh=True)
+    if current.external and current.isolation != ddl.OWNER_ISOLATION:
+        creds = await runtime.tenancy.external_credentials(store_id)
+        if creds.get("app_role") == role and creds.get("app_password"):
+            password = creds["app_password"]
+    return ExternalTarget(url, role, password, "dedicated_role")
 
 
 @dataclass
@@ -260,7 +287,7 @@ async def _plan(
                     "database_name": ddl.checked_database(external.url.database or ""),
                     "schema_name": ddl.DATABASE_SCHEMA,
                     "credentials_ciphertext": runtime.provisioner.external_credentials(
-                        store_id, external.url, external.app_password
+                        store_id, external.url, external.app_role, external.app_password
                     ),
                     "isolation": external.isolation,
                 }
@@ -328,7 +355,19 @@ async def _phase(runtime: Runtime, report: MoveReport, phase: str) -> None:
 async def _prepare(runtime: Runtime, plan: _Plan) -> None:
     """(c) The target container at head; it may hold garbage of an earlier failed move."""
     if plan.external is not None:
-        await anyio.to_thread.run_sync(prepare_external, runtime, plan.external)
+        try:
+            await anyio.to_thread.run_sync(prepare_external, runtime, plan.external)
+        except (psycopg.Error, SQLAlchemyError) as exc:
+            # The owner's database, not ours, refused: say what it said (never a 500).
+            orig = getattr(exc, "orig", None) or exc
+            first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+            raise Conflict(
+                scrub_password(
+                    f"Your database could not be prepared for the store: {first}",
+                    plan.external.url,
+                ),
+                field="database_url",
+            ) from exc
         return
     server = await runtime.tenancy.server(plan.values["server_id"])
     row = StoreDatabase(
@@ -339,18 +378,24 @@ async def _prepare(runtime: Runtime, plan: _Plan) -> None:
 
 
 def prepare_external(runtime: Runtime, external: ExternalTarget) -> None:
-    """Roles (dedicated isolation) and the ``tenant`` schema at head in the owner's database."""
+    """Roles (dedicated isolation) and the ``tenant`` schema at head in the owner's database.
+
+    A tenant schema left by an earlier stay is brought to head and granted to this store's
+    request role; a ``tenant`` schema storefleet did not create is refused.
+    """
     admin = external.url
     schema = ddl.DATABASE_SCHEMA
+    roles = ddl.external_roles(external.app_role)
+    migrator = runtime.provisioner.migrator
     with psycopg.connect(
         libpq_conninfo(admin), autocommit=True, prepare_threshold=None, connect_timeout=10
     ) as conn:
-        if external.app_password:
-            conn.execute(ddl.role_statements(external.app_password))
+        if external.app_role and external.app_password:
+            conn.execute(ddl.external_role_statements(external.app_role, external.app_password))
             conn.execute(
                 psycopg.sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
                     psycopg.sql.Identifier(ddl.checked_database(admin.database or "")),
-                    psycopg.sql.Identifier(ddl.APP_ROLE),
+                    psycopg.sql.Identifier(external.app_role),
                 )
             )
         found = conn.execute(
@@ -359,46 +404,22 @@ def prepare_external(runtime: Runtime, external: ExternalTarget) -> None:
             "WHERE n.nspname = %s",
             (schema,),
         ).fetchone()
-    if found is not None and not found[1]:
-        raise Conflict(
-            'this database already has a schema named "tenant" that storefleet did not '
-            "create; rename or drop it, or use another database",
-            field="database_url",
-        )
-    if external.app_password:
-        runtime.provisioner.ensure_schema_at_head(admin, schema)
-    else:
-        _ensure_owner_schema(runtime, admin, schema)
-
-
-def _ensure_owner_schema(runtime: Runtime, admin: URL, schema: str) -> None:
-    """``owner_role`` isolation: no roles of ours, the connecting user owns the tables."""
-    migrator = runtime.provisioner.migrator
-    engine = runtime.provisioner.admin_engines.get(admin)
-    quoted = ddl.ident(ddl.checked_schema(schema))
-    with engine.begin() as conn:
-        exists = conn.execute(
-            text(
-                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = :s AND c.relname = 'alembic_version'"
-            ),
-            {"s": schema},
-        ).first()
-        if exists:
-            current = migrator.current_revision(conn, schema)
-            if current != migrator.head:
+        if found is not None and not found[1]:
+            raise Conflict(
+                'this database already has a schema named "tenant" that storefleet did not '
+                "create; rename or drop it, or use another database",
+                field="database_url",
+            )
+        if found is not None:
+            version = conn.execute("SELECT version_num FROM tenant.alembic_version").fetchone()
+            current = version[0] if version else None
+            if current not in migrator.path_between(None, migrator.head):
                 raise Conflict(
-                    f"the tenant schema is at {current}, not {migrator.head}", field="database_url"
+                    f"the tenant schema in this database is at {current}, which this platform "
+                    f"does not know (its head is {migrator.head})",
+                    field="database_url",
                 )
-            return
-        for stmt in ddl.extension_statements():
-            conn.exec_driver_sql(stmt)
-        conn.exec_driver_sql(f"CREATE SCHEMA {quoted}")
-        conn.exec_driver_sql(f"SET LOCAL search_path TO {quoted}")
-        grant_to_app = f"TO {ddl.APP_ROLE}"
-        for stmt in migrator.head_script.split(";\n"):
-            if stmt.strip() and not stmt.rstrip(" ;").endswith(grant_to_app):
-                conn.exec_driver_sql(stmt)
+    runtime.provisioner.ensure_schema_at_head(admin, schema, roles=roles, regrant=True)
 
 
 async def _flip(runtime: Runtime, report: MoveReport, plan: _Plan, revision: str) -> None:

@@ -346,10 +346,11 @@ class Provisioner:
         }
 
     def external_credentials(
-        self, store_id: uuid.UUID, url: URL, app_password: str | None
+        self, store_id: uuid.UUID, url: URL, app_role: str | None, app_password: str | None
     ) -> bytes:
         payload = {"url": url.render_as_string(hide_password=False)}
-        if app_password:
+        if app_role and app_password:
+            payload["app_role"] = app_role
             payload["app_password"] = app_password
         return self.keyring.encrypt_text(json.dumps(payload), external_credentials_aad(store_id))
 
@@ -599,10 +600,20 @@ class Provisioner:
         else:
             self.ensure_schema_at_head(admin, row.schema_name, seed=seed)
 
-    def ensure_schema_at_head(self, admin: URL, schema: str, *, seed: Seed | None = None) -> None:
+    def ensure_schema_at_head(
+        self,
+        admin: URL,
+        schema: str,
+        *,
+        seed: Seed | None = None,
+        roles: ddl.TenantRoles = ddl.MANAGED_ROLES,
+        regrant: bool = False,
+    ) -> None:
         """Create the schema at head in one transaction, or bring an existing one to head.
 
-        With ``seed``, the store's seed rows are inserted in that same transaction.
+        With ``seed``, the store's seed rows are inserted in that same transaction. With
+        ``regrant``, an existing schema's tables are granted to ``roles.app`` again (an
+        owner's database that held another store's request role before).
         """
         engine = self.admin_engines.get(admin)
         with engine.begin() as conn:
@@ -618,12 +629,15 @@ class Provisioner:
                 quoted = ddl.ident(ddl.checked_schema(schema))
                 statements = [
                     f"DROP SCHEMA IF EXISTS {quoted} CASCADE",
-                    *ddl.create_schema_statements(schema),
+                    *ddl.create_schema_statements(schema, roles),
                 ]
                 conn.exec_driver_sql("; ".join(statements))
-                self.migrator.create_head(conn, schema)
+                self.migrator.create_head(conn, schema, roles=roles)
             else:
-                self.migrator.upgrade(conn, schema)
+                self.migrator.upgrade(conn, schema, roles=roles)
+                if regrant and roles.app:
+                    grants = ddl.app_grant_statements(schema, roles.app, self.migrator.tables)
+                    conn.exec_driver_sql(";\n".join(grants))
             if seed is not None:
                 seed_rows(driver_connection(conn), schema, seed)
 

@@ -34,7 +34,14 @@ from storefleet.control.servers.service import ServerAccess, access_for
 from storefleet.db.urls import parse_url
 from storefleet.errors import NotFound, ServiceUnavailable
 from storefleet.security.keyring import Keyring
-from storefleet.tenancy.ddl import APP_ROLE, checked_schema
+from storefleet.tenancy.ddl import (
+    APP_ROLE,
+    MANAGED_ROLES,
+    OWNER_ONLY,
+    TenantRoles,
+    checked_schema,
+    external_roles,
+)
 from storefleet.tenancy.engines import EngineRegistry
 from storefleet.tenancy.placement import StorePlacement, load_placement
 
@@ -168,14 +175,25 @@ class Tenancy:
             return (await self.server(where.server_id)).admin(where.database)
         return parse_url((await self.external_credentials(where.store_id))["url"])
 
+    async def tenant_roles(self, where: StorePlacement) -> TenantRoles:
+        """Owner and request role of the store's tenant schema (what migrations grant to)."""
+        if where.server_id is not None:
+            return MANAGED_ROLES
+        creds = await self.external_credentials(where.store_id)
+        if not creds.get("app_password"):
+            return OWNER_ONLY
+        # Stores connected before per-store roles existed use the shared storefleet_app.
+        return external_roles(creds.get("app_role", APP_ROLE))
+
     async def app_url(self, where: StorePlacement) -> URL:
         """Request-role URL of the store's database."""
         if where.server_id is not None:
             return (await self.server(where.server_id)).app(where.database)
         creds = await self.external_credentials(where.store_id)
         url = parse_url(creds["url"])
-        if creds.get("app_password"):
-            return url.set(username=APP_ROLE, password=creds["app_password"])
+        roles = await self.tenant_roles(where)
+        if roles.app is not None:
+            return url.set(username=roles.app, password=creds["app_password"])
         return url
 
     @asynccontextmanager

@@ -17,9 +17,9 @@ from sqlalchemy.engine import URL
 from storefleet.api.app import create_app
 from storefleet.config import Settings
 from storefleet.db.urls import libpq_conninfo
+from storefleet.runtime import Runtime
 from tests.conftest import Stores, make_settings
 from tests.tenancy.test_moves import add_staff, call, edit_profile, fingerprint, runtime_of
-from tests.tenancy.test_servers import PG15, _system_id
 
 
 class ExternalDb:
@@ -207,49 +207,131 @@ def test_refusals_name_the_field_and_change_nothing(
     edit_profile(client, store, description="still here")
 
 
-def test_connect_with_a_role_creating_user_gets_a_dedicated_role(
+def drop_store_roles(server: URL, *store_ids: uuid.UUID) -> None:
+    """Per-store request roles are server-wide: remove the ones a test made."""
+    with psycopg.connect(libpq_conninfo(server.set(database="postgres")), autocommit=True) as c:
+        for sid in store_ids:
+            c.execute(
+                sql.SQL("DROP ROLE IF EXISTS {}").format(
+                    sql.Identifier(f"storefleet_app_{sid.hex}")
+                )
+            )
+
+
+async def whoami(runtime: Runtime, store_id: uuid.UUID) -> tuple[str, str]:
+    """(current_user, profile name) through a new request-role connection."""
+    from sqlalchemy import text
+
+    where = await runtime.tenancy.placement(store_id, fresh=True)
+    runtime.tenancy.registry.forget(where.engine_key)  # the next session logs in afresh
+    async with runtime.tenancy.session(store_id, write=False) as s:
+        user = str(await s.scalar(text("SELECT current_user")))
+        name = str(await s.scalar(text("SELECT name FROM stores")))
+    return user, name
+
+
+def test_role_creating_users_get_a_request_role_per_store(
     client: TestClient, stores: Stores, control_conn: psycopg.Connection, pg_server: URL
 ) -> None:
-    """Creating roles changes them server-wide, so this runs against the second server."""
-    theirs = _system_id(PG15)
-    if theirs is None or theirs == _system_id(libpq_conninfo(pg_server.set(database="postgres"))):
-        pytest.skip("needs a PostgreSQL on 127.0.0.1:5432 other than the suite's server")
-    external = ExternalDb(
-        URL.create("postgresql", "postgres", host="127.0.0.1", port=5432), owner_is_superuser=True
-    )
+    """Two stores connect databases on the suite's own server, where a managed database
+    store lives too: each store logs in as a role of its own that can use its own tables
+    only, and nobody's password is re-set (the managed store and the first external store
+    still log in after the second connects)."""
+    runtime = runtime_of(client)
+    managed = stores.create("database")
+    managed_id = uuid.UUID(str(managed["id"]))
+    first, second = stores.create("database"), stores.create("pool")
+    ids = [uuid.UUID(str(first["id"])), uuid.UUID(str(second["id"]))]
+    databases = [ExternalDb(pg_server, owner_is_superuser=True) for _ in ids]
     try:
-        runtime = runtime_of(client)
-        store = stores.create("database")
-        sid = uuid.UUID(str(store["id"]))
-        call(client, add_staff, runtime, sid, 2, "dedicated")
-        before = call(client, fingerprint, runtime, sid)
-        response = client.post(
-            f"/api/stores/{sid}/connect-database",
-            headers=store["headers"],
-            json={"database_url": external.url()},
-        )
-        assert response.status_code == 200, response.text
-        assert response.json()["isolation"] == "dedicated_role"
-        assert response.json()["server_version"].startswith("15")
-        assert store_row(control_conn, sid)[:5] == (
+        call(client, add_staff, runtime, ids[0], 2, "dedicated")
+        before = call(client, fingerprint, runtime, ids[0])
+        for store, db in zip((first, second), databases, strict=True):
+            response = client.post(
+                f"/api/stores/{store['id']}/connect-database",
+                headers=store["headers"],
+                json={"database_url": db.url()},
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["isolation"] == "dedicated_role"
+        assert store_row(control_conn, ids[0])[:5] == (
             "database",
             None,
-            external.name,
+            databases[0].name,
             "tenant",
             "dedicated_role",
         )
-        assert call(client, fingerprint, runtime, sid) == before
-        edit_profile(client, store, description="through the dedicated role")
+        assert call(client, fingerprint, runtime, ids[0]) == before
+        edit_profile(client, first, description="through the store's own role")
 
-        async def who() -> str:
-            from sqlalchemy import text
+        for sid, store in zip(ids, (first, second), strict=True):
+            user, name = call(client, whoami, runtime, sid)
+            assert (user, name) == (f"storefleet_app_{sid.hex}", store["name"])
+        assert call(client, whoami, runtime, managed_id) == ("storefleet_app", managed["name"])
 
-            async with runtime.tenancy.session(sid, write=False) as s:
-                return str(await s.scalar(text("SELECT current_user")))
+        with databases[0].superuser_conn() as conn:
+            role = f"storefleet_app_{ids[0].hex}"
+            attrs = conn.execute(
+                "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolinherit, "
+                "(SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid) "
+                "FROM pg_roles r WHERE rolname = %s",
+                (role,),
+            ).fetchone()
+            assert attrs == (False, False, False, False, False, 0)
+            owners = conn.execute(
+                "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'tenant'"
+            ).fetchall()
+            assert owners == [("storefleet_owner",)]
+            truncate = conn.execute(
+                "SELECT bool_or(has_table_privilege(%s, c.oid, 'TRUNCATE')) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'tenant' AND c.relkind = 'r'",
+                (role,),
+            ).fetchone()
+            assert truncate == (False,)
 
-        assert call(client, who) == "storefleet_app"
-        assert not control_conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (f"store_{sid.hex}",)
-        ).fetchone()
+        # The first store's role, logged in to the second store's database, gets nothing.
+        creds = call(client, runtime.tenancy.external_credentials, ids[0])
+        as_first = pg_server.set(
+            database=databases[1].name,
+            username=f"storefleet_app_{ids[0].hex}",
+            password=creds["app_password"],
+        )
+        with psycopg.connect(libpq_conninfo(as_first), autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT count(*) FROM tenant.users").fetchone()
     finally:
-        external.drop()
+        for db in databases:
+            db.drop()
+        drop_store_roles(pg_server, *ids)
+
+
+def test_reconnecting_keeps_the_store_role_password(
+    client: TestClient, stores: Stores, pg_server: URL
+) -> None:
+    """A store moving from one of its owner's databases to another on the same server keeps
+    its role's password, so reads of the current copy keep logging in during the move."""
+    runtime = runtime_of(client)
+    store = stores.create("schema")
+    sid = uuid.UUID(str(store["id"]))
+    databases = [ExternalDb(pg_server, owner_is_superuser=True) for _ in range(2)]
+    try:
+        passwords = []
+        for db in databases:
+            response = client.post(
+                f"/api/stores/{sid}/connect-database",
+                headers=store["headers"],
+                json={"database_url": db.url()},
+            )
+            assert response.status_code == 200, response.text
+            creds = call(client, runtime.tenancy.external_credentials, sid)
+            passwords.append(creds["app_password"])
+            assert call(client, whoami, runtime, sid) == (
+                f"storefleet_app_{sid.hex}",
+                store["name"],
+            )
+        assert passwords[0] == passwords[1]
+    finally:
+        for db in databases:
+            db.drop()
+        drop_store_roles(pg_server, sid)

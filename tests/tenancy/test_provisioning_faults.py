@@ -24,6 +24,7 @@ from storefleet.api.app import create_app
 from storefleet.cli.main import app as cli
 from storefleet.config import Settings, get_settings
 from storefleet.db.urls import libpq_conninfo, with_database
+from storefleet.tenancy.ddl import MANAGED_ROLES, TenantRoles
 from storefleet.tenancy.migrations import TenantMigrator
 from storefleet.tenancy.provisioning import STEPS, Provisioner, ProvisioningFault
 from tests.conftest import PLACEMENTS, Accounts, bearer
@@ -134,8 +135,10 @@ def test_crash_after_each_step_is_finished_by_a_retry(
 class CrashBeforeCommit(TenantMigrator):
     """Creates the whole head schema, then dies before the transaction commits."""
 
-    def create_head(self, conn: Connection, schema: str) -> None:
-        super().create_head(conn, schema)
+    def create_head(
+        self, conn: Connection, schema: str, *, roles: TenantRoles = MANAGED_ROLES
+    ) -> None:
+        super().create_head(conn, schema, roles=roles)
         raise ProvisioningFault("crash inside the schema transaction")
 
 

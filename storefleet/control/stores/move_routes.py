@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from typing import Any
 
@@ -21,7 +20,7 @@ from storefleet.control.stores.schemas import (
 from storefleet.runtime import Runtime
 from storefleet.tenancy import external as ext
 from storefleet.tenancy.models import StoreDatabase
-from storefleet.tenancy.moves import ExternalTarget, move_store
+from storefleet.tenancy.moves import external_target, move_store
 
 router = APIRouter(prefix="/api/stores", tags=["stores"])
 
@@ -56,17 +55,10 @@ async def connect_database(
     checked = await ext.check_host_allowed(
         ext.validate_url_shape(body.database_url, allow_private=allow), allow_private=allow
     )
-    app_password = secrets.token_urlsafe(24) if report.can_create_role else None
-    await move_store(
-        runtime,
-        ctx.store_id,
-        placement="database",
-        external=ExternalTarget(
-            url=checked.url,
-            app_password=app_password,
-            isolation="dedicated_role" if app_password else "owner_role",
-        ),
+    target = await external_target(
+        runtime, ctx.store_id, checked.url, can_create_role=report.can_create_role
     )
+    await move_store(runtime, ctx.store_id, placement="database", external=target)
     return ConnectDatabaseOut(
         store=await _store(runtime, ctx.store_id),
         server_version=report.server_version_text,
