@@ -2,8 +2,10 @@
 
 Pool and schema stores share one engine per database, so their number costs nothing.
 Database stores each need an engine; these are kept in an LRU of at most ``max_engines``,
-each with at most ``pool_size`` connections, so open connections never exceed
-``max_engines * pool_size`` however many stores exist. Idle engines are disposed.
+each with at most ``pool_size`` connections, so open connections stay within
+``max_engines * pool_size`` however many stores exist (an engine evicted while in use
+closes its connections as soon as their transactions end). Engines unused for
+``idle_seconds`` are disposed by a sweep that runs while the registry holds any.
 
 Defaults (16 x 4 = 64) fit a default PostgreSQL ``max_connections`` of 100 with room for
 the control plane. Raise them only together with the server's ``max_connections`` (or put
@@ -13,6 +15,7 @@ PgBouncer in front), keeping the cap below it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -22,6 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
 NO_SERVER_SIDE_PREPARE = {"prepare_threshold": None}
+# An evicted engine waits this long for its checked-out connections before closing anyway.
+DRAIN_SECONDS = 60.0
+DRAIN_POLL_SECONDS = 0.05
+
+
+def _checked_out(engine: AsyncEngine) -> int:
+    pool = engine.sync_engine.pool
+    return pool.checkedout() if isinstance(pool, QueuePool) else 0
 
 
 def tenant_engine(url: URL, *, pool_size: int, max_overflow: int = 0) -> AsyncEngine:
@@ -54,6 +65,9 @@ class EngineRegistry:
         self.idle_seconds = idle_seconds
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._disposing: set[asyncio.Task[None]] = set()
+        self._draining: set[AsyncEngine] = set()
+        self._closing = False
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def connection_cap(self) -> int:
@@ -68,6 +82,7 @@ class EngineRegistry:
             return entry.engine
         engine = tenant_engine(url, pool_size=self.pool_size)
         self._entries[key] = _Entry(engine, now)
+        self._ensure_sweeper()
         while len(self._entries) > self.max_engines:
             _, evicted = self._entries.popitem(last=False)
             self._dispose_later(evicted.engine)
@@ -79,27 +94,65 @@ class EngineRegistry:
             self._dispose_later(entry.engine)
 
     def _dispose_later(self, engine: AsyncEngine) -> None:
+        """Close an evicted engine's connections once its transactions have ended.
+
+        Disposing at once would close only idle connections; one checked out then would go
+        back to a pool nobody holds and stay open until the garbage collector found it.
+        """
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             engine.sync_engine.dispose(close=True)
             return
-        task = loop.create_task(engine.dispose())
+        self._draining.add(engine)
+        task = loop.create_task(self._drain_then_dispose(engine))
         self._disposing.add(task)
         task.add_done_callback(self._disposing.discard)
 
+    async def _drain_then_dispose(self, engine: AsyncEngine) -> None:
+        try:
+            deadline = time.monotonic() + DRAIN_SECONDS
+            # Polled: the pool has no awaitable "all returned", and this lasts one transaction.
+            while _checked_out(engine) and time.monotonic() < deadline and not self._closing:  # noqa: ASYNC110
+                await asyncio.sleep(DRAIN_POLL_SECONDS)
+            await engine.dispose()
+        finally:
+            self._draining.discard(engine)
+
+    async def settle(self) -> None:
+        """Wait until every evicted engine has closed its connections."""
+        while self._disposing:
+            await asyncio.gather(*list(self._disposing), return_exceptions=True)
+
+    def _ensure_sweeper(self) -> None:
+        """Start the idle sweep with the first engine, on whatever loop uses the registry."""
+        if self._sweeper is not None and not self._sweeper.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._sweeper = loop.create_task(self._sweep(), name="storefleet-engine-sweeper")
+
+    async def _sweep(self) -> None:
+        interval = max(0.05, min(self.idle_seconds / 4, 60.0))
+        while self._entries:
+            await asyncio.sleep(interval)
+            await self.dispose_idle()
+
     async def dispose_idle(self) -> int:
+        """Evict engines unused for ``idle_seconds``; their connections close once free."""
         cutoff = time.monotonic() - self.idle_seconds
         stale = [k for k, e in self._entries.items() if e.last_used < cutoff]
         for key in stale:
-            entry = self._entries.pop(key)
-            await entry.engine.dispose()
+            self._dispose_later(self._entries.pop(key).engine)
         return len(stale)
 
     def open_connections(self) -> int:
+        """Connections held by the registry's engines, evicted ones still draining included."""
         total = 0
-        for entry in self._entries.values():
-            pool = entry.engine.sync_engine.pool
+        for engine in [e.engine for e in self._entries.values()] + list(self._draining):
+            pool = engine.sync_engine.pool
             if isinstance(pool, QueuePool):
                 total += pool.checkedin() + pool.checkedout()
         return total
@@ -108,9 +161,16 @@ class EngineRegistry:
         return len(self._entries)
 
     async def aclose(self) -> None:
+        """Close every connection now; the registry can be used again afterwards."""
+        self._closing = True
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+                await sweeper
         entries = list(self._entries.values())
         self._entries.clear()
         for entry in entries:
             await entry.engine.dispose()
-        if self._disposing:
-            await asyncio.gather(*self._disposing, return_exceptions=True)
+        await self.settle()
+        self._closing = False

@@ -10,12 +10,14 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 
+import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from storefleet.config import Settings
 from storefleet.control.servers.service import ServerAccess
+from storefleet.db.urls import libpq_conninfo
 from storefleet.errors import ServiceUnavailable
 from storefleet.runtime import Runtime
 from storefleet.tenancy.engines import EngineRegistry
@@ -194,5 +196,78 @@ def test_engine_registry_stays_bounded(stores: Stores, settings: Settings, contr
                 assert len(tenancy.registry) <= 2
                 assert tenancy.registry.open_connections() <= tenancy.registry.connection_cap
         await asyncio.sleep(0.2)
+
+    run_with_tenancy(settings, control_db, work)
+
+
+def _server_connections(pg_server: URL, databases: list[str]) -> int:
+    """Request-role backends the server holds for these databases."""
+    with psycopg.connect(
+        libpq_conninfo(pg_server.set(database="postgres")), autocommit=True
+    ) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE usename = 'storefleet_app' AND datname = ANY(%s)",
+            (databases,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_engines_evicted_mid_transaction_close_their_connections(
+    stores: Stores, settings: Settings, control_db: URL, pg_server: URL
+) -> None:
+    """Four stores in transactions at once through a registry of two one-connection
+    engines: the two evicted while in use close their connections when the transactions
+    end, so the server is left with what the registry holds, within its cap."""
+    ids = _ids([stores.create("database") for _ in range(4)])
+    databases = [f"store_{i.hex}" for i in ids]
+
+    async def work(tenancy: Tenancy) -> None:
+        tenancy.registry = EngineRegistry(max_engines=2, pool_size=1)
+        inside, release = asyncio.Barrier(len(ids) + 1), asyncio.Event()
+
+        async def hold(store_id: uuid.UUID) -> None:
+            async with tenancy.session(store_id, write=False) as s:
+                await s.execute(READ_CONTEXT)
+                await inside.wait()
+                await release.wait()
+
+        tasks = [asyncio.create_task(hold(i)) for i in ids]
+        await inside.wait()
+        assert await asyncio.to_thread(_server_connections, pg_server, databases) == 4
+        assert tenancy.registry.open_connections() == 4  # draining ones are counted
+        release.set()
+        await asyncio.gather(*tasks)
+        await tenancy.registry.settle()
+        held = await asyncio.to_thread(_server_connections, pg_server, databases)
+        assert held == tenancy.registry.open_connections() == 2
+        assert len(tenancy.registry) == 2
+
+    run_with_tenancy(settings, control_db, work)
+
+
+def test_idle_engines_are_disposed(
+    stores: Stores, settings: Settings, control_db: URL, pg_server: URL
+) -> None:
+    ids = _ids([stores.create("database") for _ in range(2)])
+    databases = [f"store_{i.hex}" for i in ids]
+
+    async def work(tenancy: Tenancy) -> None:
+        tenancy.registry = EngineRegistry(max_engines=4, pool_size=1, idle_seconds=0.3)
+        for store_id in ids:
+            async with tenancy.session(store_id, write=False) as s:
+                await s.execute(READ_CONTEXT)
+        assert len(tenancy.registry) == 2
+        assert await asyncio.to_thread(_server_connections, pg_server, databases) == 2
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            if not len(tenancy.registry):
+                break
+        await tenancy.registry.settle()
+        assert len(tenancy.registry) == 0
+        assert await asyncio.to_thread(_server_connections, pg_server, databases) == 0
+        # and a store used again afterwards gets an engine back
+        async with tenancy.session(ids[0], write=False) as s:
+            assert (await s.execute(READ_CONTEXT)).one()[2] == [str(ids[0])]
 
     run_with_tenancy(settings, control_db, work)
