@@ -339,7 +339,9 @@ def _migrate_group(
 ) -> list[UnitResult]:
     """One database: one catalog query, then each behind schema in its own transaction.
 
-    Runs in a worker thread. A NullPool engine leaves no connection behind (a template
+    Runs in a worker thread. The catalog query goes over a plain driver connection; only a
+    database with something to apply gets a SQLAlchemy connection for Alembic (its dialect
+    set-up costs round trips of its own). Nothing is left connected afterwards (a template
     database refuses to be cloned while anyone is connected to it).
     """
     results: list[UnitResult] = []
@@ -348,33 +350,46 @@ def _migrate_group(
         results.append(result)
         emit(result)
 
+    try:
+        with psycopg.connect(
+            libpq_conninfo(group.url), autocommit=True, prepare_threshold=None
+        ) as catalog:
+            revisions = migrator.current_revisions(catalog, [u.schema for u in group.units])
+    except psycopg.OperationalError as exc:
+        templates_only = all(u.kind == "template" for u in group.units)
+        if templates_only and not _template_exists(group.url):
+            for unit in group.units:
+                done(UnitResult(unit, "skipped", None, None, "no template database yet"))
+            return results
+        for unit in group.units:
+            done(UnitResult(unit, "failed", None, None, _error_text(exc)))
+        return results
+
+    behind: list[FleetUnit] = []
+    for unit in group.units:
+        settled = _without_upgrade(
+            unit, revisions[unit.schema], migrator, target, ancestors, dry_run=dry_run
+        )
+        if settled is None:
+            behind.append(unit)
+        else:
+            done(settled)
+    if not behind:
+        return results
+
     engine = create_engine(group.url, poolclass=NullPool, connect_args={"prepare_threshold": None})
     try:
         try:
             conn = engine.connect()
         except OperationalError as exc:
-            templates_only = all(u.kind == "template" for u in group.units)
-            if templates_only and not _template_exists(group.url):
-                for unit in group.units:
-                    done(UnitResult(unit, "skipped", None, None, "no template database yet"))
-                return results
-            for unit in group.units:
+            for unit in behind:
                 done(UnitResult(unit, "failed", None, None, _error_text(exc)))
             return results
         with conn:
-            revisions = migrator.current_revisions(conn, [u.schema for u in group.units])
-            conn.commit()
-            for unit in group.units:
+            for unit in behind:
                 done(
-                    _migrate_unit(
-                        conn,
-                        unit,
-                        revisions[unit.schema],
-                        migrator,
-                        target,
-                        ancestors,
-                        dry_run=dry_run,
-                        lock_timeout_ms=lock_timeout_ms,
+                    _upgrade_unit(
+                        conn, unit, revisions[unit.schema], migrator, target, lock_timeout_ms
                     )
                 )
     finally:
@@ -382,8 +397,7 @@ def _migrate_group(
     return results
 
 
-def _migrate_unit(
-    conn: Connection,
+def _without_upgrade(
     unit: FleetUnit,
     current: str | None,
     migrator: TenantMigrator,
@@ -391,8 +405,8 @@ def _migrate_unit(
     ancestors: frozenset[str],
     *,
     dry_run: bool,
-    lock_timeout_ms: int,
-) -> UnitResult:
+) -> UnitResult | None:
+    """The unit's outcome when nothing is to be applied to it; None when it must upgrade."""
     if current == target:
         return UnitResult(unit, "current", current, current)
     if current is None:
@@ -405,6 +419,17 @@ def _migrate_unit(
         return UnitResult(unit, "failed", current, current, f"unknown revision {current!r}")
     if dry_run:
         return UnitResult(unit, "would_migrate", current, target)
+    return None
+
+
+def _upgrade_unit(
+    conn: Connection,
+    unit: FleetUnit,
+    current: str | None,
+    migrator: TenantMigrator,
+    target: str,
+    lock_timeout_ms: int,
+) -> UnitResult:
     started = time.perf_counter()
     try:
         with conn.begin():

@@ -15,10 +15,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Table, text
+from sqlalchemy import Connection, Table
 
 from storefleet.db.migrate import migrations_root
 from storefleet.tenancy.ddl import (
@@ -161,34 +162,55 @@ class TenantMigrator:
     def current_revision(self, conn: Connection, schema: str) -> str | None:
         return self.current_revisions(conn, [schema]).get(schema)
 
-    def current_revisions(self, conn: Connection, schemas: Sequence[str]) -> dict[str, str | None]:
-        """Every schema's revision in one catalog round trip (None: no version table)."""
+    def current_revisions(
+        self, conn: Connection | psycopg.Connection[Any], schemas: Sequence[str]
+    ) -> dict[str, str | None]:
+        """Every schema's revision (None: no version table).
+
+        On an autocommit driver connection (fleet runs) the version tables are read in one
+        statement on the bet that they all exist, so a database with nothing to do costs
+        one query; a missing table falls back to asking the catalog first. Inside a
+        transaction (a SQLAlchemy connection) the catalog is always asked first, since a
+        failed statement would abort the caller's transaction.
+        """
         schemas = [checked_schema(s) for s in schemas]
         if not schemas:
             return {}
-        present = {
-            row[0]
-            for row in conn.execute(
-                text(
-                    "SELECT n.nspname FROM pg_class c "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE c.relname = 'alembic_version' AND n.nspname = ANY(:schemas)"
-                ),
-                {"schemas": schemas},
-            )
-        }
         result: dict[str, str | None] = {s: None for s in schemas}
-        parts = [
-            f"SELECT '{s}' AS schema, version_num FROM {ident(s)}.alembic_version"  # noqa: S608
-            for s in schemas
-            if s in present
-        ]
-        for chunk_start in range(0, len(parts), 500):
-            union = " UNION ALL ".join(parts[chunk_start : chunk_start + 500])
-            if union:
-                for schema, version in conn.exec_driver_sql(union):
-                    result[schema] = version
+        if isinstance(conn, Connection):
+            present = [
+                s for (s,) in conn.exec_driver_sql(VERSION_TABLES_SQL, (schemas,)) if s in result
+            ]
+            rows = [r for chunk in _version_reads(present) for r in conn.exec_driver_sql(chunk)]
+        else:
+            try:
+                rows = [
+                    r for chunk in _version_reads(schemas) for r in conn.execute(chunk.encode())
+                ]
+            except psycopg.errors.UndefinedTable:
+                present = [s for (s,) in conn.execute(VERSION_TABLES_SQL, (schemas,))]
+                rows = [
+                    r for chunk in _version_reads(present) for r in conn.execute(chunk.encode())
+                ]
+        for schema, version in rows:
+            result[schema] = version
         return result
+
+
+VERSION_TABLES_SQL = (
+    "SELECT n.nspname::text FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relname = 'alembic_version' AND n.nspname = ANY(%s)"
+)
+
+
+def _version_reads(schemas: Sequence[str], chunk: int = 500) -> list[str]:
+    """``SELECT '<schema>', version_num FROM <schema>.alembic_version UNION ALL …``."""
+    parts = [
+        f"SELECT '{s}'::text AS schema, version_num FROM {ident(checked_schema(s))}.alembic_version"  # noqa: S608
+        for s in schemas
+    ]
+    return [" UNION ALL ".join(parts[i : i + chunk]) for i in range(0, len(parts), chunk)]
 
 
 def record_checksums(

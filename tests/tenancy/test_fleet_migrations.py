@@ -310,3 +310,27 @@ def test_unknown_target_revision_is_an_error(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["tenants", "migrate", "--to", "t9999"])
     assert result.exit_code == 1, result.output
     assert "unknown tenant revision" in result.output
+
+
+def test_a_schema_without_version_table_fails_alone(
+    fleet: dict[str, list[dict[str, Any]]],
+    stores: Stores,
+    migrator: TenantMigrator,
+    settings: Settings,
+    control_db: URL,
+    pg_server: URL,
+    control_conn: psycopg.Connection,
+) -> None:
+    """The one-statement revision read bets that every version table exists; a schema
+    whose table is gone must still be reported alone, its neighbours read correctly."""
+    lost = stores.create("schema")
+    where = Where(pg_server, control_conn, lost["id"])
+    with where.connect() as conn:
+        conn.execute(sql.SQL("DROP TABLE {}.alembic_version").format(sql.Identifier(where.schema)))
+    report = run_fleet(settings, control_db, migrator=migrator, placements=["schema"])
+    failed = {r.unit.store_ids: r.error for r in report.failed}
+    assert failed == {(uuid.UUID(str(lost["id"])),): "schema has no alembic_version table"}
+    others = {s for r in report.results if r.outcome != "failed" for s in r.unit.store_ids}
+    assert {uuid.UUID(str(s["id"])) for s in fleet["schema"]} <= others
+    for store in fleet["schema"]:
+        assert Where(pg_server, control_conn, store["id"]).version()[0] == NEW

@@ -78,6 +78,18 @@ def test_head_script_equals_history(scratch: URL) -> None:
             "store_" + "c" * 32: None,
         }
     engine.dispose()
+    # The driver-connection path (fleet runs): one statement when every table exists, the
+    # catalog first when one is missing, the same answer either way.
+    with psycopg.connect(libpq_conninfo(scratch), autocommit=True) as raw:
+        assert migrator.current_revisions(raw, [fast, replay]) == {
+            fast: migrator.head,
+            replay: migrator.head,
+        }
+        assert migrator.current_revisions(raw, [fast, "store_" + "c" * 32, replay]) == {
+            fast: migrator.head,
+            replay: migrator.head,
+            "store_" + "c" * 32: None,
+        }
     a, b = _catalog(scratch, fast), _catalog(scratch, replay)
     for key in CATALOG_QUERIES:
         assert a[key] == b[key], key
