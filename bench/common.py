@@ -31,6 +31,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from storefleet.config import Settings
@@ -158,9 +159,39 @@ class Env:
         return elapsed
 
     async def ready_store(self, placement: str) -> uuid.UUID:
+        """A provisioned store on the bench plan (its rate limiter runs, never refuses)."""
         store_id = await self.new_store(placement)
         await self.provision(store_id)
+        await lift_rate_limit(self.runtime, store_id)
         return store_id
+
+
+BENCH_PLAN = "bench"
+
+
+async def lift_rate_limit(runtime: Runtime, store_id: uuid.UUID) -> None:
+    """Move the store to a plan whose per-minute API limit no bench load reaches.
+
+    Throughput benches measure the route with the per-store limiter in the path; on the
+    default free plan (600 calls a minute) the limiter would answer 429 to almost all of it.
+    """
+    async with runtime.control_sessions() as s, s.begin():
+        await s.execute(
+            text(
+                "INSERT INTO plans (id, code, name, currency, monthly_price, annual_price, "
+                "included_credits, max_api_calls_per_minute, trial_days, is_active, position) "
+                "VALUES (gen_random_uuid(), :code, 'Bench', 'USD', 0, 0, 0, 1000000000, 0, "
+                "true, 99) ON CONFLICT (code) DO NOTHING"
+            ),
+            {"code": BENCH_PLAN},
+        )
+        await s.execute(
+            text(
+                "UPDATE subscriptions SET plan_id = (SELECT id FROM plans WHERE code = :code) "
+                "WHERE store_id = :s"
+            ),
+            {"code": BENCH_PLAN, "s": store_id},
+        )
 
 
 @asynccontextmanager
@@ -231,6 +262,13 @@ def ms(seconds: float) -> str:
 
 def ratio(subject: float, baseline: float) -> str:
     return f"{subject / baseline:.2f}x" if baseline > 0 else "n/a"
+
+
+def verdict(met: bool, errors: int) -> str:
+    """A target verdict that a run with failed requests cannot pass."""
+    if errors:
+        return f"INVALID ({errors:,} failed requests)"
+    return "met" if met else "MISSED"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

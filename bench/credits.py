@@ -461,23 +461,11 @@ async def http_bench(
 ) -> str:
     store_id = await new_store(runtime, owner, 10_000)
     await runtime.provisioner.provision(store_id)
+    from bench.common import lift_rate_limit
+
     # A plan whose per-minute limit the load cannot reach: the limiter runs but never refuses.
-    async with runtime.control_sessions() as s, s.begin():
-        await s.execute(
-            text(
-                "INSERT INTO plans (id, code, name, currency, monthly_price, annual_price, "
-                "included_credits, max_api_calls_per_minute, trial_days, is_active, position) "
-                "VALUES (gen_random_uuid(), 'bench', 'Bench', 'USD', 0, 0, 0, 1000000000, 0, "
-                "true, 99)"
-            )
-        )
-        await s.execute(
-            text(
-                "UPDATE subscriptions SET plan_id = (SELECT id FROM plans WHERE code = 'bench') "
-                "WHERE store_id = :s"
-            ),
-            {"s": store_id},
-        )
+    await lift_rate_limit(runtime, store_id)
+    async with runtime.control_sessions() as s:
         account = await s.get(Account, owner.id)
         assert account is not None
         token = issue_token(runtime.tokens, account)
