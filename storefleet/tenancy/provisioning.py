@@ -21,6 +21,7 @@ role or extension, ``tuple concurrently updated`` on GRANT) are absorbed and ret
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -428,7 +429,10 @@ class Provisioner:
         if server is None:
             # An owner-supplied database: schema at head as its admin, then the seed rows
             # through the request role, which also proves the request role can reach them.
-            await anyio.to_thread.run_sync(self.ensure_schema_at_head, admin, row.schema_name)
+            roles = await self.tenancy.tenant_roles(placement_from_rows(row, store))
+            await anyio.to_thread.run_sync(
+                functools.partial(self.ensure_schema_at_head, admin, row.schema_name, roles=roles)
+            )
             reached.append("container")
             self._after("container", row.store_id)
             await self._seed(row.store_id, seed)

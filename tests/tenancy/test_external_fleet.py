@@ -236,3 +236,30 @@ def test_a_failing_upgrade_in_the_owner_database_is_a_409_and_changes_nothing(
     assert row == ("pool", False)
     profile = client.get(f"/api/stores/{sid}/profile", headers=store["headers"])
     assert profile.status_code == 200
+
+
+def test_reprovisioning_a_store_on_an_owner_role_database(
+    client: TestClient, stores: Stores, control_conn: psycopg.Connection, owner_db: ExternalDb
+) -> None:
+    """Provisioning resumed on the owner's database (as after a failure recorded there)
+    works without roles of ours: schema checked at head as that user, seed rows in place."""
+    store = stores.create("pool")
+    sid = store["id"]
+    assert connect(client, store, owner_db) == "owner_role"
+    control_conn.execute(
+        "UPDATE store_databases SET status = 'failed', last_error = 'test' WHERE store_id = %s",
+        (sid,),
+    )
+    client.app.state.runtime.tenancy.invalidate()  # type: ignore[attr-defined]
+    response = client.post(f"/api/stores/{sid}/provision", headers=store["headers"])
+    assert response.status_code == 200, response.text
+    assert response.json()["provisioning_status"] == "ready"
+    row = control_conn.execute(
+        "SELECT status, last_error FROM store_databases WHERE store_id = %s", (sid,)
+    ).fetchone()
+    assert row == ("ready", None)
+    with owner_db.superuser_conn() as conn:  # RLS is forced on the tables' owner too
+        owners = conn.execute(
+            "SELECT count(*) FROM tenant.users WHERE store_id = %s AND role = 'owner'", (sid,)
+        ).fetchone()
+    assert owners == (1,)
