@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 
 from storefleet.api.app import create_app
 from storefleet.config import Settings
+from storefleet.db.urls import libpq_conninfo
 from storefleet.runtime import Runtime
 from tests.conftest import PLACEMENTS, Accounts, Stores, bearer
 from tests.pgbouncer import PgBouncer, pgbouncer  # noqa: F401
@@ -141,15 +142,56 @@ def test_other_store_hostname_is_not_found(
 # -- routing ----------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def bounced(
+    settings: Settings,
+    control_db: URL,
+    pgbouncer: PgBouncer,  # noqa: F811
+) -> Iterator[TestClient]:
+    """Another app whose tenant traffic goes through PgBouncer in transaction mode.
+
+    Its runtime holds the default server's access with the bouncer's address, so every
+    tenant connection it opens is a bouncer client; the control plane stays direct.
+    """
+    from storefleet.control.servers.service import ServerAccess
+
+    with psycopg.connect(libpq_conninfo(control_db)) as conn:
+        row = conn.execute("SELECT id FROM database_servers WHERE is_default").fetchone()
+    assert row is not None
+    with TestClient(create_app(settings, control_db), raise_server_exceptions=False) as c:
+        runtime = runtime_of(c)
+        real = c.portal.call(runtime.tenancy.server, row[0])  # type: ignore[union-attr]
+        runtime.tenancy._servers[real.id] = ServerAccess(
+            id=real.id,
+            name=real.name,
+            admin_url=pgbouncer.url_for("postgres", username=real.admin_url.username),
+            app_password=real.app_password,
+        )
+        yield c
+        ports = {e.engine.url.port for e in runtime.tenancy.registry._entries.values()}
+        assert ports and ports <= {pgbouncer.port}, "a tenant connection bypassed the bouncer"
+
+
+@pytest.fixture(params=["direct", "pgbouncer"])
+def reader(request: pytest.FixtureRequest, client: TestClient) -> TestClient:
+    """Who reads the storefront: this module's app, or the one behind PgBouncer."""
+    if request.param == "direct":
+        return client
+    bounced_client: TestClient = request.getfixturevalue("bounced")
+    return bounced_client
+
+
 @pytest.mark.parametrize("placement", PLACEMENTS)
-def test_routes_by_host_and_store_id(client: TestClient, stores: Stores, placement: str) -> None:
+def test_routes_by_host_and_store_id(
+    client: TestClient, reader: TestClient, stores: Stores, placement: str
+) -> None:
     store = stores.create(placement)
     other = stores.create(placement)
     name = host()
     add_host(client, store, name)
     add_host(client, other, host())
     for variant in (name, name.upper(), f"{name}:8443"):
-        response = client.get(STOREFRONT, headers={"Host": variant})
+        response = reader.get(STOREFRONT, headers={"Host": variant})
         assert response.status_code == 200, response.text
         body = response.json()
         assert (body["id"], body["name"], body["slug"]) == (
@@ -159,18 +201,20 @@ def test_routes_by_host_and_store_id(client: TestClient, stores: Stores, placeme
         )
         assert body["hostname"] == name
         assert "settings" not in body and "contact_phone" not in body
-    by_id = client.get(STOREFRONT, headers={"X-Store-Id": str(other["id"])})
+    by_id = reader.get(STOREFRONT, headers={"X-Store-Id": str(other["id"])})
     assert by_id.status_code == 200
     assert by_id.json()["id"] == other["id"]
-    agreeing = client.get(STOREFRONT, headers={"Host": name, "X-Store-Id": str(store["id"])})
+    agreeing = reader.get(STOREFRONT, headers={"Host": name, "X-Store-Id": str(store["id"])})
     assert agreeing.status_code == 200 and agreeing.json()["id"] == store["id"]
 
 
-def test_conflicting_signals_are_rejected(client: TestClient, stores: Stores) -> None:
+def test_conflicting_signals_are_rejected(
+    client: TestClient, reader: TestClient, stores: Stores
+) -> None:
     store, other = stores.create("pool"), stores.create("schema")
     name = host()
     add_host(client, store, name)
-    conflict = client.get(STOREFRONT, headers={"Host": name, "X-Store-Id": str(other["id"])})
+    conflict = reader.get(STOREFRONT, headers={"Host": name, "X-Store-Id": str(other["id"])})
     assert conflict.status_code == 400
     assert conflict.json()["conflict"] == ["Host", "X-Store-Id"]
     tokens = runtime_of(client).tokens
@@ -178,24 +222,24 @@ def test_conflicting_signals_are_rejected(client: TestClient, stores: Stores) ->
         sub=str(uuid.uuid4()), account_type="customer", role="customer", ver=1,
         store_id=str(other["id"]),
     )  # fmt: skip
-    response = client.get(STOREFRONT, headers={"Host": name, **bearer(customer)})
+    response = reader.get(STOREFRONT, headers={"Host": name, **bearer(customer)})
     assert response.status_code == 400
     assert response.json()["conflict"] == ["Host", "token store_id"]
     same = tokens.issue(
         sub=str(uuid.uuid4()), account_type="customer", role="customer", ver=1,
         store_id=str(store["id"]),
     )  # fmt: skip
-    response = client.get(STOREFRONT, headers={"Host": name, **bearer(same)})
+    response = reader.get(STOREFRONT, headers={"Host": name, **bearer(same)})
     assert response.status_code == 200 and response.json()["id"] == store["id"]
     # The token alone is a signal too.
-    assert client.get(STOREFRONT, headers=bearer(customer)).json()["id"] == other["id"]
-    assert client.get(STOREFRONT, headers={"Host": name, **bearer("garbage")}).status_code == 401
+    assert reader.get(STOREFRONT, headers=bearer(customer)).json()["id"] == other["id"]
+    assert reader.get(STOREFRONT, headers={"Host": name, **bearer("garbage")}).status_code == 401
     # An owner token names no store: the Host decides.
-    owner = client.get(STOREFRONT, headers={"Host": name, **store["headers"]})  # type: ignore[dict-item]
+    owner = reader.get(STOREFRONT, headers={"Host": name, **store["headers"]})  # type: ignore[dict-item]
     assert owner.status_code == 200 and owner.json()["id"] == store["id"]
 
 
-def test_no_or_unknown_signal(client: TestClient, stores: Stores) -> None:
+def test_no_or_unknown_signal(client: TestClient, reader: TestClient, stores: Stores) -> None:
     stores.create("pool")
     for headers in (
         {},
@@ -203,34 +247,40 @@ def test_no_or_unknown_signal(client: TestClient, stores: Stores) -> None:
         {"Host": "127.0.0.1:8000"},
         {"Host": "localhost"},
     ):
-        response = client.get(STOREFRONT, headers=headers)
+        response = reader.get(STOREFRONT, headers=headers)
         assert response.status_code == 404, (headers, response.text)
         assert response.json()["detail"] == "Store not found"
-    assert client.get(STOREFRONT, headers={"X-Store-Id": str(uuid.uuid4())}).status_code == 404
-    bad = client.get(STOREFRONT, headers={"X-Store-Id": "store-1"})
+    assert reader.get(STOREFRONT, headers={"X-Store-Id": str(uuid.uuid4())}).status_code == 404
+    bad = reader.get(STOREFRONT, headers={"X-Store-Id": "store-1"})
     assert bad.status_code == 400
     assert error_fields(bad) == ["X-Store-Id"]
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS)
 def test_suspended_and_deleted_stores(
-    client: TestClient, stores: Stores, control_conn: psycopg.Connection, placement: str
+    client: TestClient,
+    reader: TestClient,
+    stores: Stores,
+    control_conn: psycopg.Connection,
+    placement: str,
 ) -> None:
     store = stores.create(placement)
     name = host()
     add_host(client, store, name)
-    assert client.get(STOREFRONT, headers={"Host": name}).status_code == 200  # now cached
+    assert reader.get(STOREFRONT, headers={"Host": name}).status_code == 200  # now cached
     control_conn.execute("UPDATE stores SET status = 'suspended' WHERE id = %s", (store["id"],))
     # No explicit invalidation: the NOTIFY from the stores trigger clears the cached placement.
-    assert eventually(lambda: client.get(STOREFRONT, headers={"Host": name}).status_code == 423)
-    by_id = client.get(STOREFRONT, headers={"X-Store-Id": str(store["id"])})
+    assert eventually(lambda: reader.get(STOREFRONT, headers={"Host": name}).status_code == 423)
+    by_id = reader.get(STOREFRONT, headers={"X-Store-Id": str(store["id"])})
     assert by_id.status_code == 423
     control_conn.execute("UPDATE stores SET status = 'active' WHERE id = %s", (store["id"],))
-    assert eventually(lambda: client.get(STOREFRONT, headers={"Host": name}).status_code == 200)
+    assert eventually(lambda: reader.get(STOREFRONT, headers={"Host": name}).status_code == 200)
     assert client.delete(f"/api/stores/{store['id']}", headers=store["headers"]).status_code == 204
+    # The other app learns of the deletion by NOTIFY, so it may take a moment there.
     for headers in ({"Host": name}, {"X-Store-Id": str(store["id"])}):
-        response = client.get(STOREFRONT, headers=headers)
-        assert response.status_code == 404, response.text
+        assert eventually(
+            lambda h=headers: reader.get(STOREFRONT, headers=h).status_code == 404  # type: ignore[misc]
+        ), headers
 
 
 # -- cross-process invalidation -----------------------------------------------------------

@@ -42,6 +42,15 @@ def four_stores(stores: Stores) -> list[dict]:
     ]
 
 
+@pytest.fixture(params=["direct", "pgbouncer"])
+def through(request: pytest.FixtureRequest) -> PgBouncer | None:
+    """Tenant connections straight to the server, or through PgBouncer in transaction mode."""
+    if request.param == "direct":
+        return None
+    bouncer: PgBouncer = request.getfixturevalue("pgbouncer")
+    return bouncer
+
+
 def run_with_tenancy(
     settings: Settings,
     control_db: URL,
@@ -124,7 +133,7 @@ def test_alternating_stores_behind_pgbouncer(
 
 
 def test_savepoint_rollback_keeps_the_store(
-    settings: Settings, control_db: URL, four_stores: list[dict]
+    settings: Settings, control_db: URL, four_stores: list[dict], through: PgBouncer | None
 ) -> None:
     a, b = _ids(four_stores)[:2]
 
@@ -146,11 +155,15 @@ def test_savepoint_rollback_keeps_the_store(
             setting, _, seen = (await s.execute(READ_CONTEXT)).one()
             assert setting == str(b) and seen == [str(b)]
 
-    run_with_tenancy(settings, control_db, work)
+    run_with_tenancy(settings, control_db, work, through=through)
 
 
 def test_paused_and_unready_stores_refuse_writes(
-    settings: Settings, control_db: URL, four_stores: list[dict], control_conn
+    settings: Settings,
+    control_db: URL,
+    four_stores: list[dict],
+    control_conn: psycopg.Connection,
+    through: PgBouncer | None,
 ) -> None:
     store_id = _ids(four_stores)[3]
     control_conn.execute(
@@ -175,7 +188,7 @@ def test_paused_and_unready_stores_refuse_writes(
                 pass
 
     try:
-        run_with_tenancy(settings, control_db, work)
+        run_with_tenancy(settings, control_db, work, through=through)
     finally:
         control_conn.execute(
             "UPDATE store_databases SET writes_paused = false, status = 'ready' "
@@ -184,7 +197,9 @@ def test_paused_and_unready_stores_refuse_writes(
         )
 
 
-def test_engine_registry_stays_bounded(stores: Stores, settings: Settings, control_db: URL) -> None:
+def test_engine_registry_stays_bounded(
+    stores: Stores, settings: Settings, control_db: URL, through: PgBouncer | None
+) -> None:
     database_stores = _ids([stores.create("database") for _ in range(4)])
 
     async def work(tenancy: Tenancy) -> None:
@@ -197,7 +212,7 @@ def test_engine_registry_stays_bounded(stores: Stores, settings: Settings, contr
                 assert tenancy.registry.open_connections() <= tenancy.registry.connection_cap
         await asyncio.sleep(0.2)
 
-    run_with_tenancy(settings, control_db, work)
+    run_with_tenancy(settings, control_db, work, through=through)
 
 
 def _server_connections(pg_server: URL, databases: list[str]) -> int:
