@@ -514,6 +514,8 @@ async def _drop_old(
     source = plan.source
     if source.external or source.placement == "pool":
         await clear_store(plan.source_loc, source.store_id)
+        if source.external:
+            await _retire_store_role(plan)
     elif source.placement == "schema":
         await _drop_schema(plan.source_loc)
     else:
@@ -527,6 +529,34 @@ async def _drop_old(
         return
     if lock is not None:
         await lock.close()
+
+
+async def _retire_store_role(plan: _Plan) -> None:
+    """The store's own request role loses what it had in the database the store left.
+
+    The role itself is dropped when the store now lives on the platform; when it moved to
+    another database of its owner it may be the same role there (one per server), so it
+    stays, with privileges in the new database only.
+    """
+    role = ddl.external_app_role(plan.source.store_id)
+    schema = psycopg.sql.Identifier(ddl.checked_schema(plan.source.schema))
+    ident = psycopg.sql.Identifier(role)
+    database = psycopg.sql.Identifier(ddl.checked_database(plan.source.database))
+    async with await connect(plan.source_loc.admin_url) as conn:
+        found = await (
+            await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+        ).fetchone()
+        if found is None:
+            return  # an owner-role database, or a store from before per-store roles
+        await conn.execute(
+            psycopg.sql.SQL(
+                "REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role}; "
+                "REVOKE ALL ON SCHEMA {schema} FROM {role}; "
+                "REVOKE ALL ON DATABASE {database} FROM {role}"
+            ).format(schema=schema, role=ident, database=database)
+        )
+        if plan.external is None:
+            await conn.execute(psycopg.sql.SQL("DROP ROLE IF EXISTS {}").format(ident))
 
 
 async def latest_moves(runtime: Runtime, store_id: uuid.UUID, limit: int = 10) -> list[StoreMove]:

@@ -331,6 +331,27 @@ def test_reconnecting_keeps_the_store_role_password(
                 store["name"],
             )
         assert passwords[0] == passwords[1]
+        role = f"storefleet_app_{sid.hex}"
+        with databases[0].superuser_conn() as conn:  # the database the store left
+            rights = conn.execute(
+                "SELECT has_database_privilege(%s, current_database(), 'CONNECT'), "
+                "has_schema_privilege(%s, 'tenant', 'USAGE'), "
+                "has_table_privilege(%s, 'tenant.users', 'SELECT')",
+                (role, role, role),
+            ).fetchone()
+        assert rights == (True, False, False)  # CONNECT stays PUBLIC's on this database
+
+        # Back onto the platform: the store's role is dropped from the owner's server.
+        back = client.post(
+            f"/api/stores/{sid}/move", headers=store["headers"], json={"placement": "pool"}
+        )
+        assert back.status_code == 200, back.text
+        assert back.json()["move"]["leftover"] is None
+        with databases[1].superuser_conn() as conn:
+            assert (
+                conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+                is None
+            )
     finally:
         for db in databases:
             db.drop()
