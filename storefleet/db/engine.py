@@ -12,6 +12,13 @@ from storefleet.db.embedded import start_embedded_server
 from storefleet.db.urls import libpq_conninfo, parse_url, with_database
 
 
+def database_error_text(exc: BaseException) -> str:
+    """The database's own message (no SQL, no URL) when there is one, on one line."""
+    orig = getattr(exc, "orig", None) or exc
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    return f"{type(orig).__name__}: {first}"[:1000]
+
+
 def server_url(settings: Settings, *, stop_at_exit: bool = True) -> URL:
     """URL of the server holding the control plane, starting the embedded one if needed."""
     if settings.database_url:

@@ -25,8 +25,6 @@ DATABASE_SCHEMA = "tenant"
 SCHEMA_NAME = re.compile(r"^(pool|tenant|store_[0-9a-f]{32})$")
 EXTERNAL_APP_ROLE = re.compile(r"^storefleet_app_[0-9a-f]{32}$")
 OWNER_ISOLATION = "owner_role"
-
-
 DATABASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 POLICY_EXPRESSION = (
@@ -120,7 +118,6 @@ def secure_table_statements(
     ``app_role=None`` (owner-role databases) grants nothing.
     """
     t = ident(table)
-    privileges = APPEND_ONLY_PRIVILEGES if append_only else APP_TABLE_PRIVILEGES
     statements = [
         f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY",
         f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY",
@@ -128,21 +125,24 @@ def secure_table_statements(
         f"WITH CHECK ({POLICY_EXPRESSION})",
     ]
     if app_role is not None:
-        statements.append(f"GRANT {privileges} ON TABLE {t} TO {ident(app_role)}")
+        statements.append(_grant_statement(t, app_role, append_only=append_only))
     return statements
+
+
+def _grant_statement(table_sql: str, app_role: str, *, append_only: bool) -> str:
+    privileges = APPEND_ONLY_PRIVILEGES if append_only else APP_TABLE_PRIVILEGES
+    return f"GRANT {privileges} ON TABLE {table_sql} TO {ident(app_role)}"
 
 
 def app_grant_statements(schema: str, app_role: str, tables: Iterable[Table]) -> list[str]:
     """The request role's privileges on every tenant table of ``schema`` (idempotent)."""
     s = ident(checked_schema(schema))
-    role = ident(app_role)
-    statements = [f"GRANT USAGE ON SCHEMA {s} TO {role}"]
-    for table in tables:
-        privileges = (
-            APPEND_ONLY_PRIVILEGES if table.info.get("append_only") else APP_TABLE_PRIVILEGES
+    return [f"GRANT USAGE ON SCHEMA {s} TO {ident(app_role)}"] + [
+        _grant_statement(
+            f"{s}.{ident(table.name)}", app_role, append_only=bool(table.info.get("append_only"))
         )
-        statements.append(f"GRANT {privileges} ON TABLE {s}.{ident(table.name)} TO {role}")
-    return statements
+        for table in tables
+    ]
 
 
 APP_ROLE_OPTION = "storefleet_app_role"
@@ -165,43 +165,14 @@ def extension_statements() -> list[str]:
     return [f"CREATE EXTENSION IF NOT EXISTS {ext} WITH SCHEMA public" for ext in EXTENSIONS]
 
 
-def role_statements(app_password: str) -> sql.Composed:
-    """Create the owner and request roles if missing (roles are per server)."""
-    return sql.SQL(
-        """
-        DO $roles$
-        BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {owner_lit}) THEN
-                CREATE ROLE {owner} NOLOGIN NOBYPASSRLS;
-            END IF;
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {app_lit}) THEN
-                CREATE ROLE {app} LOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE
-                    NOINHERIT PASSWORD {password};
-            ELSE
-                ALTER ROLE {app} LOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE
-                    NOINHERIT PASSWORD {password};
-            END IF;
-        END
-        $roles$;
-        GRANT {owner} TO CURRENT_USER;
-        """
-    ).format(
-        owner=sql.Identifier(OWNER_ROLE),
-        owner_lit=sql.Literal(OWNER_ROLE),
-        app=sql.Identifier(APP_ROLE),
-        app_lit=sql.Literal(APP_ROLE),
-        password=sql.Literal(app_password),
-    )
+def role_statements(app_password: str, app_role: str = APP_ROLE) -> sql.Composed:
+    """Create the owner and request roles if missing (roles are per server).
 
-
-def external_role_statements(app_role: str, app_password: str) -> sql.Composed:
-    """Roles in a server a store owner brings, without touching anyone else's password.
-
-    The owner role is created when missing; the store's own request role is created, or its
-    password set again (a retried move). ``storefleet_app`` is never created or altered
-    there: it may be a platform server's request role.
+    ``app_role`` is ``storefleet_app`` on managed servers, or a store's own request role in
+    a database its owner brings: that store's password is set and nobody else's is touched
+    (the server may be one of ours, whose ``storefleet_app`` serves other stores).
     """
-    if not EXTERNAL_APP_ROLE.fullmatch(app_role):
+    if app_role != APP_ROLE and not EXTERNAL_APP_ROLE.fullmatch(app_role):
         raise UnsafeIdentifier(f"not a store request role: {app_role!r}")
     return sql.SQL(
         """

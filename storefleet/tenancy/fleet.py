@@ -37,6 +37,7 @@ from sqlalchemy.pool import NullPool
 
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
+from storefleet.db.engine import database_error_text
 from storefleet.db.urls import libpq_conninfo
 from storefleet.tenancy import ddl
 from storefleet.tenancy.migrations import TenantMigrator, record_checksums
@@ -135,13 +136,6 @@ class _Plan:
     groups: list[_Group]
     recorded: dict[uuid.UUID, tuple[str | None, str | None]]
     not_ready: int
-
-
-def _error_text(exc: BaseException) -> str:
-    """The database's own message (no SQL, no URL) when there is one."""
-    orig = getattr(exc, "orig", None) or exc
-    first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
-    return f"{type(orig).__name__}: {first}"[:1000]
 
 
 async def migrate_fleet(
@@ -362,7 +356,7 @@ def _migrate_group(
                 done(UnitResult(unit, "skipped", None, None, "no template database yet"))
             return results
         for unit in group.units:
-            done(UnitResult(unit, "failed", None, None, _error_text(exc)))
+            done(UnitResult(unit, "failed", None, None, database_error_text(exc)))
         return results
 
     behind: list[FleetUnit] = []
@@ -383,7 +377,7 @@ def _migrate_group(
             conn = engine.connect()
         except OperationalError as exc:
             for unit in behind:
-                done(UnitResult(unit, "failed", None, None, _error_text(exc)))
+                done(UnitResult(unit, "failed", None, None, database_error_text(exc)))
             return results
         with conn:
             for unit in behind:
@@ -437,10 +431,9 @@ def _upgrade_unit(
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
             migrator.upgrade(conn, unit.schema, target, roles=unit.roles)
     except Exception as exc:
-        log.warning("tenant migration of %s failed: %s", unit.label, _error_text(exc))
-        return UnitResult(
-            unit, "failed", current, current, _error_text(exc), time.perf_counter() - started
-        )
+        error = database_error_text(exc)
+        log.warning("tenant migration of %s failed: %s", unit.label, error)
+        return UnitResult(unit, "failed", current, current, error, time.perf_counter() - started)
     return UnitResult(unit, "migrated", current, target, None, time.perf_counter() - started)
 
 

@@ -177,21 +177,25 @@ class TenantMigrator:
         if not schemas:
             return {}
         result: dict[str, str | None] = {s: None for s in schemas}
+
+        def run(query: str, params: tuple[Any, ...] | None = None) -> list[Any]:
+            if isinstance(conn, Connection):
+                return list(conn.exec_driver_sql(query, params))
+            return conn.execute(query.encode(), params).fetchall()
+
+        def versions(present: Sequence[str]) -> list[Any]:
+            return [row for chunk in _version_reads(present) for row in run(chunk)]
+
+        def with_tables() -> list[str]:
+            return [s for (s,) in run(VERSION_TABLES_SQL, (schemas,))]
+
         if isinstance(conn, Connection):
-            present = [
-                s for (s,) in conn.exec_driver_sql(VERSION_TABLES_SQL, (schemas,)) if s in result
-            ]
-            rows = [r for chunk in _version_reads(present) for r in conn.exec_driver_sql(chunk)]
+            rows = versions(with_tables())
         else:
             try:
-                rows = [
-                    r for chunk in _version_reads(schemas) for r in conn.execute(chunk.encode())
-                ]
+                rows = versions(schemas)
             except psycopg.errors.UndefinedTable:
-                present = [s for (s,) in conn.execute(VERSION_TABLES_SQL, (schemas,))]
-                rows = [
-                    r for chunk in _version_reads(present) for r in conn.execute(chunk.encode())
-                ]
+                rows = versions(with_tables())
         for schema, version in rows:
             result[schema] = version
         return result

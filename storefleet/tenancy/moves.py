@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
+from storefleet.db.engine import database_error_text
 from storefleet.db.urls import libpq_conninfo
 from storefleet.errors import Conflict, InvalidInput, NotFound
 from storefleet.tenancy import ddl
@@ -88,8 +89,7 @@ async def external_target(
         return ExternalTarget(url, None, None, ddl.OWNER_ISOLATION)
     role = ddl.external_app_role(store_id)
     password = secrets.token_urlsafe(24)
-    current = await runtime.tenancy.placement(store_id, fresh=True)
-    if current.external and current.isolation != ddl.OWNER_ISOLATION:
+    if (await runtime.tenancy.placement(store_id, fresh=True)).external:
         creds = await runtime.tenancy.external_credentials(store_id)
         if creds.get("app_role") == role and creds.get("app_password"):
             password = creds["app_password"]
@@ -359,11 +359,10 @@ async def _prepare(runtime: Runtime, plan: _Plan) -> None:
             await anyio.to_thread.run_sync(prepare_external, runtime, plan.external)
         except (psycopg.Error, SQLAlchemyError) as exc:
             # The owner's database, not ours, refused: say what it said (never a 500).
-            orig = getattr(exc, "orig", None) or exc
-            first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+            said = database_error_text(exc)
             raise Conflict(
                 scrub_password(
-                    f"Your database could not be prepared for the store: {first}",
+                    f"Your database could not be prepared for the store: {said}",
                     plan.external.url,
                 ),
                 field="database_url",
@@ -391,7 +390,7 @@ def prepare_external(runtime: Runtime, external: ExternalTarget) -> None:
         libpq_conninfo(admin), autocommit=True, prepare_threshold=None, connect_timeout=10
     ) as conn:
         if external.app_role and external.app_password:
-            conn.execute(ddl.external_role_statements(external.app_role, external.app_password))
+            conn.execute(ddl.role_statements(external.app_password, external.app_role))
             conn.execute(
                 psycopg.sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
                     psycopg.sql.Identifier(ddl.checked_database(admin.database or "")),

@@ -96,6 +96,16 @@ def external_credentials_aad(store_id: uuid.UUID) -> str:
     return f"store_databases:{store_id}:credentials"
 
 
+def _request_role(creds: dict[str, str]) -> str | None:
+    """The login role of an owner-supplied database; None: the URL's own user (owner-role).
+
+    Stores connected before per-store roles existed log in as the shared storefleet_app.
+    """
+    if not creds.get("app_password"):
+        return None
+    return creds.get("app_role", APP_ROLE)
+
+
 class Tenancy:
     """Routes a store to its data: placements and server credentials cached, engines pooled."""
 
@@ -179,11 +189,8 @@ class Tenancy:
         """Owner and request role of the store's tenant schema (what migrations grant to)."""
         if where.server_id is not None:
             return MANAGED_ROLES
-        creds = await self.external_credentials(where.store_id)
-        if not creds.get("app_password"):
-            return OWNER_ONLY
-        # Stores connected before per-store roles existed use the shared storefleet_app.
-        return external_roles(creds.get("app_role", APP_ROLE))
+        role = _request_role(await self.external_credentials(where.store_id))
+        return OWNER_ONLY if role is None else external_roles(role)
 
     async def app_url(self, where: StorePlacement) -> URL:
         """Request-role URL of the store's database."""
@@ -191,9 +198,9 @@ class Tenancy:
             return (await self.server(where.server_id)).app(where.database)
         creds = await self.external_credentials(where.store_id)
         url = parse_url(creds["url"])
-        roles = await self.tenant_roles(where)
-        if roles.app is not None:
-            return url.set(username=roles.app, password=creds["app_password"])
+        role = _request_role(creds)
+        if role is not None:
+            return url.set(username=role, password=creds["app_password"])
         return url
 
     @asynccontextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -21,27 +22,18 @@ from storefleet.runtime import Runtime
 from storefleet.tenancy.migrations import TenantMigrator
 from tests.conftest import Stores
 from tests.tenancy.test_connect_database import ExternalDb, drop_store_roles
-from tests.tenancy.test_fleet_migrations import NEW, REAL_HEAD, copy_history, run_fleet
+from tests.tenancy.test_fleet_migrations import (
+    NEW,
+    REAL_HEAD,
+    copy_history,
+    revision_text,
+    run_fleet,
+)
 from tests.tenancy.test_moves import call, runtime_of
 
-SECURED_TABLE_REVISION = f'''"""fleet test: a column and a new secured table
-
-Revision ID: {NEW}
-Revises: {REAL_HEAD}
-"""
-
-import sqlalchemy as sa
-from alembic import op
-
-from storefleet.tenancy.ddl import secure_table
-
-revision = "{NEW}"
-down_revision = "{REAL_HEAD}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
+SECURED_TABLE_REVISION = revision_text(
+    "a column and a new secured table",
+    upgrade="""\
     op.add_column("stores", sa.Column("fleet_note", sa.Text()))
     op.create_table(
         "fleet_widgets",
@@ -50,12 +42,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("store_id", "id", name="pk_fleet_widgets"),
     )
     secure_table(op, "fleet_widgets")
-
-
-def downgrade() -> None:
+""",
+    downgrade="""\
     op.drop_table("fleet_widgets")
     op.drop_column("stores", "fleet_note")
-'''
+""",
+    imports="\nfrom storefleet.tenancy.ddl import secure_table\n",
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,14 +71,39 @@ def dedicated_db(pg_server: URL) -> Iterator[ExternalDb]:
     db.drop()
 
 
-def connect(client: TestClient, store: dict[str, object], db: ExternalDb) -> str:
-    response = client.post(
+def post_connect(client: TestClient, store: dict[str, object], db: ExternalDb) -> httpx.Response:
+    return client.post(
         f"/api/stores/{store['id']}/connect-database",
         headers=store["headers"],  # type: ignore[arg-type]
         json={"database_url": db.url()},
     )
+
+
+def connect(client: TestClient, store: dict[str, object], db: ExternalDb) -> str:
+    response = post_connect(client, store, db)
     assert response.status_code == 200, response.text
     return str(response.json()["isolation"])
+
+
+def refused(client: TestClient, store: dict[str, object], db: ExternalDb) -> httpx.Response:
+    """The 409 a connect-database answers, naming the field."""
+    response = post_connect(client, store, db)
+    assert response.status_code == 409, response.text
+    assert response.json()["errors"][0]["field"] == "database_url"
+    return response
+
+
+def connect_and_leave(
+    client: TestClient, store: dict[str, object], db: ExternalDb, placement: str
+) -> None:
+    """Onto the owner's database and back to the platform: its tenant schema stays there."""
+    assert connect(client, store, db) == "owner_role"
+    back = client.post(
+        f"/api/stores/{store['id']}/move",
+        headers=store["headers"],  # type: ignore[arg-type]
+        json={"placement": placement},
+    )
+    assert back.status_code == 200, back.text
 
 
 async def add_widget_and_count(runtime: Runtime, store_id: uuid.UUID) -> int:
@@ -168,11 +186,7 @@ def test_reconnecting_upgrades_a_schema_left_behind(
     tenant schema there; connecting again brings it to head instead of refusing it."""
     store = stores.create("pool")
     sid = store["id"]
-    assert connect(client, store, owner_db) == "owner_role"
-    back = client.post(
-        f"/api/stores/{sid}/move", headers=store["headers"], json={"placement": "schema"}
-    )
-    assert back.status_code == 200, back.text
+    connect_and_leave(client, store, owner_db, "schema")
     with psycopg.connect(owner_db.url(), autocommit=True) as conn:
         # as if the fleet had moved on while the schema lay here: undo t0003 by hand
         conn.execute("DROP TABLE tenant.credit_spending_log, tenant.credit_balance_cache")
@@ -193,14 +207,7 @@ def test_unknown_schema_revision_in_the_owner_database_is_refused(
         conn.execute("CREATE SCHEMA tenant")
         conn.execute("CREATE TABLE tenant.alembic_version (version_num varchar(32))")
         conn.execute("INSERT INTO tenant.alembic_version VALUES ('t9999_from_the_future')")
-    response = client.post(
-        f"/api/stores/{store['id']}/connect-database",
-        headers=store["headers"],
-        json={"database_url": owner_db.url()},
-    )
-    assert response.status_code == 409, response.text
-    assert response.json()["errors"][0]["field"] == "database_url"
-    assert "t9999_from_the_future" in response.json()["detail"]
+    assert "t9999_from_the_future" in refused(client, store, owner_db).json()["detail"]
     row = control_conn.execute(
         "SELECT placement FROM store_databases WHERE store_id = %s", (store["id"],)
     ).fetchone()
@@ -214,20 +221,10 @@ def test_a_failing_upgrade_in_the_owner_database_is_a_409_and_changes_nothing(
     database refuses the upgrade, the answer says what it said, the store stays put."""
     store = stores.create("pool")
     sid = store["id"]
-    assert connect(client, store, owner_db) == "owner_role"
-    back = client.post(
-        f"/api/stores/{sid}/move", headers=store["headers"], json={"placement": "pool"}
-    )
-    assert back.status_code == 200, back.text
+    connect_and_leave(client, store, owner_db, "pool")
     with psycopg.connect(owner_db.url(), autocommit=True) as conn:
         conn.execute("UPDATE tenant.alembic_version SET version_num = 't0002'")  # tables stay
-    response = client.post(
-        f"/api/stores/{sid}/connect-database",
-        headers=store["headers"],
-        json={"database_url": owner_db.url()},
-    )
-    assert response.status_code == 409, response.text
-    assert response.json()["errors"][0]["field"] == "database_url"
+    response = refused(client, store, owner_db)
     assert "already exists" in response.json()["detail"]
     assert owner_db.password not in response.text
     row = control_conn.execute(

@@ -33,7 +33,10 @@ from tests.conftest import PLACEMENTS, Stores
 NEW = "t9001"
 REAL_HEAD = TenantMigrator().head
 
-NEW_REVISION = f'''"""fleet test: an additive column
+
+def revision_text(title: str, upgrade: str, downgrade: str, imports: str = "") -> str:
+    """A tenant revision ``NEW`` on top of the real head, from the bodies of its functions."""
+    return f'''"""fleet test: {title}
 
 Revision ID: {NEW}
 Revises: {REAL_HEAD}
@@ -41,7 +44,7 @@ Revises: {REAL_HEAD}
 
 import sqlalchemy as sa
 from alembic import op
-
+{imports}
 revision = "{NEW}"
 down_revision = "{REAL_HEAD}"
 branch_labels = None
@@ -49,19 +52,24 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("stores", sa.Column("fleet_note", sa.Text()))
-
+{upgrade}
 
 def downgrade() -> None:
-    op.drop_column("stores", "fleet_note")
-'''
+{downgrade}'''
 
 
-def copy_history(target: Path, revision_text: str = NEW_REVISION) -> Path:
+NEW_REVISION = revision_text(
+    "an additive column",
+    '    op.add_column("stores", sa.Column("fleet_note", sa.Text()))\n',
+    '    op.drop_column("stores", "fleet_note")\n',
+)
+
+
+def copy_history(target: Path, revision: str = NEW_REVISION) -> Path:
     shutil.copytree(
         migrations_root() / "tenant", target, ignore=shutil.ignore_patterns("__pycache__")
     )
-    (target / "versions" / f"{NEW}_add_note.py").write_text(revision_text)
+    (target / "versions" / f"{NEW}_add_note.py").write_text(revision)
     return target
 
 
