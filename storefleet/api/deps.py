@@ -1,4 +1,11 @@
-"""FastAPI dependencies: the runtime, a control-plane transaction, the caller."""
+"""FastAPI dependencies: the runtime, a control-plane transaction, the caller.
+
+Every dependency here is ``async``: FastAPI runs sync dependencies on its thread pool, which
+blocking work elsewhere may fill, and a request must never wait for a thread just to read
+``app.state``. Authentication opens its own short control-plane transaction and closes it
+before the route runs, so no request holds a control transaction while it works in a
+store's tenant data.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from storefleet.runtime import Runtime
 from storefleet.security.tokens import TokenClaims
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -25,7 +32,11 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def control_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """One control-plane transaction per request: committed on success, rolled back on error."""
+    """One control-plane transaction for a route's own control work, committed on success.
+
+    The connection is taken at the first statement, so a route that works in a tenant first
+    and records in the control plane after holds no control transaction meanwhile.
+    """
     async with runtime.control_sessions() as session, session.begin():
         yield session
 
@@ -33,7 +44,7 @@ async def control_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 ControlSession = Annotated[AsyncSession, Depends(control_session)]
 
 
-def client_ip(request: Request) -> str | None:
+async def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
@@ -54,19 +65,21 @@ class Caller:
     claims: TokenClaims
 
 
-async def current_caller(request: Request, runtime: RuntimeDep, session: ControlSession) -> Caller:
-    account, claims = await accounts.resolve_token(session, runtime.tokens, bearer_token(request))
+async def current_caller(request: Request, runtime: RuntimeDep) -> Caller:
+    async with runtime.control_sessions() as session:
+        account, claims = await accounts.resolve_token(
+            session, runtime.tokens, bearer_token(request)
+        )
     return Caller(account=account, claims=claims)
 
 
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
 
 
-async def token_claims(
-    request: Request, runtime: RuntimeDep, session: ControlSession
-) -> TokenClaims:
+async def token_claims(request: Request, runtime: RuntimeDep) -> TokenClaims:
     """Any valid, unrevoked token: account, staff or customer (subject checked later)."""
-    return await accounts.verify_token(session, runtime.tokens, bearer_token(request))
+    async with runtime.control_sessions() as session:
+        return await accounts.verify_token(session, runtime.tokens, bearer_token(request))
 
 
 AnyClaims = Annotated[TokenClaims, Depends(token_claims)]

@@ -9,12 +9,14 @@ from typing import Annotated
 from fastapi import Depends, Path
 from sqlalchemy import select
 
-from storefleet.api.deps import AnyClaims, ControlSession, RuntimeDep
+from storefleet.api.deps import AnyClaims, RuntimeDep
 from storefleet.commerce.users.models import TenantUser
 from storefleet.control.accounts import service as accounts
 from storefleet.control.accounts.models import Account
 from storefleet.control.stores import service as stores
 from storefleet.errors import AuthenticationFailed, Locked, NotFound, PermissionDenied
+from storefleet.runtime import Runtime
+from storefleet.security.tokens import TokenClaims
 from storefleet.tenancy.placement import StorePlacement
 
 STAFF_ROLES = ("owner", "admin", "staff")
@@ -40,16 +42,26 @@ def check_store_usable(placement: StorePlacement) -> None:
         raise Locked("This store is suspended")
 
 
+async def _owner_account(runtime: Runtime, claims: TokenClaims, store_id: uuid.UUID) -> Account:
+    """The platform account behind ``claims``, which must own the live store ``store_id``."""
+    async with runtime.control_sessions() as session:
+        account = await accounts.account_for_claims(session, claims)
+        await stores.owned_store(session, account, store_id)
+    return account
+
+
 async def store_admin(
     store_id: Annotated[uuid.UUID, Path()],
     runtime: RuntimeDep,
-    session: ControlSession,
     claims: AnyClaims,
 ) -> StoreContext:
-    """Owner or staff of the store in the path; any other store answers 404."""
+    """Owner or staff of the store in the path; any other store answers 404.
+
+    The owner check is one short control-plane transaction; the staff check one read in
+    the store. Neither stays open while the route works.
+    """
     if claims.account_type in accounts.PLATFORM_ACCOUNT_TYPES:
-        account = await accounts.account_for_claims(session, claims)
-        await stores.owned_store(session, account, store_id)
+        account = await _owner_account(runtime, claims, store_id)
         placement = await runtime.tenancy.placement(store_id)
         check_store_usable(placement)
         return StoreContext(store_id, placement, "owner", account.id, account)
@@ -82,7 +94,6 @@ StoreAdmin = Annotated[StoreContext, Depends(store_admin)]
 async def store_owner(
     store_id: Annotated[uuid.UUID, Path()],
     runtime: RuntimeDep,
-    session: ControlSession,
     claims: AnyClaims,
 ) -> StoreContext:
     """Only the owning account (placement, hostnames, deletion are the owner's)."""
@@ -90,8 +101,7 @@ async def store_owner(
         if claims.store_id != str(store_id):
             raise NotFound(stores.STORE_NOT_FOUND)
         raise PermissionDenied("Only the store's owner can use this route")
-    account = await accounts.account_for_claims(session, claims)
-    await stores.owned_store(session, account, store_id)
+    account = await _owner_account(runtime, claims, store_id)
     placement = await runtime.tenancy.placement(store_id)
     return StoreContext(store_id, placement, "owner", account.id, account)
 

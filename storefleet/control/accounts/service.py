@@ -180,12 +180,22 @@ async def revoke_token(session: AsyncSession, account: Account, claims: TokenCla
     await session.flush()
 
 
+async def locked_account(session: AsyncSession, account_id: uuid.UUID) -> Account:
+    """The account row in ``session``, locked: the caller's copy came from the short
+    authentication transaction and may be stale by now."""
+    account = await session.get(Account, account_id, with_for_update=True, populate_existing=True)
+    if account is None or not account.is_active:
+        raise AuthenticationFailed("Token is no longer valid")
+    return account
+
+
 async def update_profile(
     session: AsyncSession, account: Account, changes: dict[str, Any], *, client_ip: str | None
 ) -> Account:
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:
         raise InvalidInput("Unknown profile field", field=sorted(unknown)[0])
+    account = await locked_account(session, account.id)
     before = profile_snapshot(account)
     for name, value in changes.items():
         setattr(account, name, value)
@@ -213,6 +223,7 @@ async def change_password(
     client_ip: str | None,
 ) -> Account:
     """Set a new password; every token issued before stops working."""
+    account = await locked_account(session, account.id)
     ok, _ = await passwords.verify_password(account.password_hash, current_password)
     if not ok:
         raise InvalidInput("Current password is wrong", field="current_password")

@@ -133,7 +133,7 @@ async def change_plan(
     return _subscription_out(*changed)
 
 
-def platform_admin(caller: CurrentCaller) -> CurrentCaller:
+async def platform_admin(caller: CurrentCaller) -> CurrentCaller:
     if caller.account.account_type != "platform_admin":
         raise PermissionDenied("Only platform administrators manage service prices")
     return caller

@@ -86,21 +86,27 @@ async def get_store(
 
 
 @router.patch("/{store_id}", response_model=StoreOut)
-async def update_store(
-    body: StoreUpdate, ctx: StoreOwner, session: ControlSession, runtime: RuntimeDep
-) -> StoreOut:
+async def update_store(body: StoreUpdate, ctx: StoreOwner, runtime: RuntimeDep) -> StoreOut:
+    """Rename in the control plane (committed), then follow in the store's own profile.
+
+    The control transaction ends before the tenant write: a store whose data is slow or
+    unreachable never holds the registry row locked. A failed follow-up is completed by
+    sending the same change again.
+    """
     assert ctx.account is not None
-    store = await service.owned_store(session, ctx.account, ctx.store_id, for_update=True)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if changes:
+        async with runtime.control_sessions() as session, session.begin():
+            store = await service.owned_store(session, ctx.account, ctx.store_id, for_update=True)
+            await service.update_store(session, ctx.account, store, changes)
+        runtime.tenancy.invalidate(ctx.store_id)
         from storefleet.commerce.store import service as profiles
 
-        await service.update_store(session, ctx.account, store, changes)
         await profiles.sync_identity(
             runtime.tenancy, ctx.placement, name=changes.get("name"), slug=changes.get("slug")
         )
     runtime.tenancy.invalidate(ctx.store_id)
-    return store_out(store, await service.store_database(session, ctx.store_id))
+    return await _reload(runtime, ctx.store_id)
 
 
 @router.delete("/{store_id}", status_code=status.HTTP_204_NO_CONTENT)
