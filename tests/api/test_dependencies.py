@@ -24,7 +24,7 @@ def _sync_dependencies(dependant: Dependant, seen: set[int]) -> list[str]:
         if call is None or id(call) in seen:
             continue
         seen.add(id(call))
-        target = call if inspect.isroutine(call) else getattr(call, "__call__", call)
+        target = call if inspect.isroutine(call) else type(call).__call__
         if not (inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)):
             found.append(
                 f"{getattr(call, '__module__', '?')}.{getattr(call, '__qualname__', call)}"
