@@ -140,7 +140,7 @@ async def run(args: argparse.Namespace) -> None:
             samples = sampler.samples
             sampler.close()
 
-        cap = registry.connection_cap
+        cap = registry.connection_cap()
         stores = sum(counts.values())
         naive_min = stores
         naive_full = stores * env.settings.tenant_pool_size

@@ -56,12 +56,39 @@ class Settings(BaseSettings):
     argon2_parallelism: int = 4
 
     default_placement: Literal["pool", "schema", "database"] = "pool"
-    # Tenant connections stay under ``tenant_max_engines * tenant_pool_size`` (64), which
-    # fits a default PostgreSQL ``max_connections`` (100) next to the control plane's pool.
-    tenant_max_engines: int = 16
-    tenant_pool_size: int = 4
+    # Tenant connections stay under ``tenant_shared_pool_size + tenant_shared_max_overflow
+    # + tenant_max_engines * tenant_pool_size`` (16 + 12 x 4 = 64), which fits a default
+    # PostgreSQL ``max_connections`` (100) next to the control plane's pool (10 + 10).
+    # The shared engine serves every pool and schema store of a server and is never evicted.
+    tenant_shared_pool_size: int = Field(default=8, ge=1)
+    tenant_shared_max_overflow: int = Field(default=8, ge=0)
+    tenant_max_engines: int = Field(default=12, ge=1)
+    tenant_pool_size: int = Field(default=4, ge=1)
     tenant_engine_idle_seconds: float = 300
-    allow_private_databases: bool | None = None
+    # Every statement of a request in a store's data (all placements): one slow store cannot
+    # hold the shared pool longer than this.
+    tenant_statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    tenant_lock_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # Databases the platform does not own (a store owner's PostgreSQL): every connection has
+    # these limits, so a slow or hostile server stalls only its own store.
+    owner_connect_timeout_seconds: int = Field(default=10, ge=2)
+    owner_statement_timeout_seconds: float = Field(default=60.0, gt=0)
+    owner_lock_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A move or import streams whole tables: its COPY statements get this much longer.
+    move_statement_timeout_seconds: float = Field(default=3600.0, gt=0)
+    # libpq ``require_auth`` for owner databases: the server must prove it knows the
+    # password (never a cleartext password, never trust). Tests against a trust-auth
+    # server add ``none`` explicitly.
+    owner_database_require_auth: str = "scram-sha-256"
+    # Re-resolve an owner database's host (and check the new addresses) this often.
+    owner_address_ttl_seconds: float = Field(default=300.0, gt=0)
+    # Owner-supplied URLs to loopback, private or link-local addresses: refused unless set.
+    allow_private_databases: bool = False
+
+    # Threads for blocking work, apart from FastAPI's pool (which serves sync code only).
+    hashing_threads: int = Field(default=2, ge=1)
+    database_admin_threads: int = Field(default=8, ge=1)
     max_stores_per_account: int = 100
 
     # Payments (platform's own Stripe account, for credit packs). Unset: purchases answer 503.
@@ -86,9 +113,7 @@ class Settings(BaseSettings):
     @property
     def private_databases_allowed(self) -> bool:
         """Owner-supplied URLs may reach private addresses only where explicitly allowed."""
-        if self.allow_private_databases is not None:
-            return self.allow_private_databases
-        return self.environment in ("development", "test")
+        return self.allow_private_databases
 
     @property
     def uses_embedded_server(self) -> bool:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from storefleet import blocking
 from storefleet.config import Settings
 from storefleet.control.accounts.throttle import LoginThrottle
 from storefleet.control.billing import (  # noqa: F401  (registers a column for key rotation)
@@ -24,7 +25,7 @@ from storefleet.security.tokens import TokenService
 from storefleet.tenancy.engines import EngineRegistry
 from storefleet.tenancy.provisioning import PlatformDatabases, Provisioner
 from storefleet.tenancy.resolver import StoreResolver
-from storefleet.tenancy.session import Tenancy
+from storefleet.tenancy.session import Tenancy, TenantLimits
 
 
 @dataclass
@@ -47,6 +48,9 @@ class Runtime:
         keyring = Keyring(
             material.keyring_keys, reload=lambda: keystore.reload_keyring_keys(settings.home)
         )
+        blocking.configure(
+            hashing=settings.hashing_threads, database_admin=settings.database_admin_threads
+        )
         passwords.set_default_hasher(
             passwords.make_hasher(
                 time_cost=settings.argon2_time_cost,
@@ -63,7 +67,10 @@ class Runtime:
                 max_engines=settings.tenant_max_engines,
                 pool_size=settings.tenant_pool_size,
                 idle_seconds=settings.tenant_engine_idle_seconds,
+                shared_pool_size=settings.tenant_shared_pool_size,
+                shared_max_overflow=settings.tenant_shared_max_overflow,
             ),
+            TenantLimits.from_settings(settings),
         )
         assert control_url.database
         provisioner = Provisioner(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tests.pgserver import (
     test_server_url,
     unique_name,
 )
+from tests.scramserver import ScramServer, scram_server
 
 STRONG_PASSWORD = "Tr1cky-Passw0rd!"
 
@@ -81,6 +83,10 @@ def make_settings(home: Path, control_db: URL, **overrides: object) -> Settings:
         # Ledger rows reach tenants when a test delivers them (outbox.deliver_all), not at a
         # moment of the background worker's choosing in the middle of another test's snapshot.
         "credit_outbox_enabled": False,
+        # The test servers are local and trust their clients: both are refused by default
+        # and opted into here (tests/tenancy/test_owner_auth.py checks the defaults).
+        "allow_private_databases": True,
+        "owner_database_require_auth": "scram-sha-256,none",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -172,3 +178,30 @@ class Stores:
 @pytest.fixture(scope="module")
 def stores(client: TestClient, accounts: Accounts) -> Stores:
     return Stores(client, accounts)
+
+
+@pytest.fixture(scope="session")
+def scram_pg() -> Iterator[ScramServer]:
+    """A second server that checks passwords with SCRAM (an owner's database server)."""
+    with scram_server() as server:
+        yield server
+
+
+class BlackHole:
+    """A TCP port that accepts connections and never answers (a stalled or filtered server)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port: int = self.sock.getsockname()[1]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[BlackHole]:
+    hole = BlackHole()
+    yield hole
+    hole.close()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import partial
 
-import anyio.to_thread
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from storefleet import blocking
 
 __all__ = [
     "MAX_LENGTH",
@@ -114,7 +115,7 @@ def get_default_hasher() -> PasswordHasher:
 
 async def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
     h = hasher or _default_hasher
-    return await anyio.to_thread.run_sync(h.hash, password)
+    return await blocking.hashing(h.hash, password)
 
 
 def _verify_sync(
@@ -138,7 +139,7 @@ async def verify_password(
     h = hasher or _default_hasher
     if not isinstance(stored_hash, str) or not isinstance(password, str):
         return False, None
-    return await anyio.to_thread.run_sync(partial(_verify_sync, h, stored_hash, password))
+    return await blocking.hashing(partial(_verify_sync, h, stored_hash, password))
 
 
 def _dummy_hash(hasher: PasswordHasher) -> str:
@@ -167,4 +168,4 @@ def _burn_sync(hasher: PasswordHasher, password: str) -> None:
 async def burn_verify(password: str, hasher: PasswordHasher | None = None) -> None:
     """Spend a verify's worth of time so unknown-email logins are not distinguishable."""
     h = hasher or _default_hasher
-    await anyio.to_thread.run_sync(partial(_burn_sync, h, str(password)))
+    await blocking.hashing(partial(_burn_sync, h, str(password)))

@@ -16,18 +16,17 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import anyio
-import anyio.to_thread
 import psycopg
-from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import URL
 
+from storefleet import blocking
+from storefleet.db.foreign import ForeignPolicy, is_behind_pooler
 from storefleet.db.urls import DatabaseURLError, libpq_conninfo, parse_url
 from storefleet.errors import InvalidInput
 
 MIN_SERVER_VERSION = 150000
 MAX_URL_LENGTH = 2048
 DEFAULT_PORT = 5432
-POOLER_TRANSACTION_PORT = 6543
 
 # Query parameters a remote URL may carry. Everything else is refused: libpq options such
 # as ``host``/``hostaddr`` (bypass the address check), ``service``/``passfile``/``sslkey``
@@ -58,17 +57,18 @@ _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 Isolation = Literal["dedicated_role", "owner_role"]
 
+# Schema-qualified functions and operators: nothing the owner planted can answer for them.
 _REPORT_QUERY = """
-SELECT current_setting('server_version_num')::int,
-       current_setting('server_version'),
-       current_user::text,
-       current_database()::text,
-       has_database_privilege(current_database(), 'CREATE'),
+SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4,
+       pg_catalog.current_setting('server_version'),
+       current_user::pg_catalog.text,
+       pg_catalog.current_database()::pg_catalog.text,
+       pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE'),
        r.rolsuper,
        r.rolcreaterole,
        r.rolbypassrls
   FROM pg_catalog.pg_roles r
- WHERE r.rolname = current_user
+ WHERE r.rolname OPERATOR(pg_catalog.=) current_user
 """
 
 
@@ -161,6 +161,11 @@ def validate_url_shape(raw: str, *, allow_private: bool) -> URL:
     if not url.username:
         raise ExternalDatabaseError(
             "The database URL has no user name; use postgresql://user:password@host/dbname."
+        )
+    if not url.password:
+        raise ExternalDatabaseError(
+            "The database URL has no password; use postgresql://user:password@host/dbname. "
+            "storefleet only connects to databases that check a password."
         )
 
     literal = _literal_ip(url.host)
@@ -318,7 +323,7 @@ async def check_host_allowed(url: URL, *, allow_private: bool) -> ResolvedTarget
         return ResolvedTarget(url, (str(literal),))
     port = url.port or DEFAULT_PORT
     try:
-        addresses = await anyio.to_thread.run_sync(_resolve, host, port, abandon_on_cancel=True)
+        addresses = await blocking.name_lookup(_resolve, host, port)
     except (OSError, UnicodeError):
         raise ExternalDatabaseError(
             f"The database host {host} could not be found. Check the spelling of the host "
@@ -357,6 +362,27 @@ def scrub_password(text: str, url: URL) -> str:
             if form:
                 text = text.replace(form, "***")
     return text
+
+
+UNREACHABLE_NEEDLES = (
+    "timeout",
+    "timed out",
+    "could not connect",
+    "connection refused",
+    "no route to host",
+    "failed to resolve host",
+    "could not translate host name",
+    "server closed the connection",
+    "connection reset",
+)
+
+
+def unreachable_message(url: URL) -> str:
+    """One answer for a closed port, a filtered one and a stalled server (no scan oracle)."""
+    return (
+        f"Could not connect to {_target(url)}. Check the host and port, that the server is "
+        "running and accepts connections from the internet."
+    )
 
 
 def explain_connect_error(exc: Exception, url: URL) -> str:
@@ -415,31 +441,21 @@ def explain_connect_error(exc: Exception, url: URL) -> str:
             "is a Supabase direct connection (db.<project-ref>.supabase.co, IPv6 only), use "
             "the pooler connection string instead."
         )
-    elif isinstance(exc, psycopg.errors.ConnectionTimeout) or any(
-        needle in low
-        for needle in (
-            "timeout",
-            "timed out",
-            "could not connect",
-            "connection refused",
-            "no route to host",
-            "failed to resolve host",
-            "could not translate host name",
-        )
-    ):
+    elif "authentication method requirement" in low or "server requested a cleartext" in low:
         text = (
-            f"Could not reach {target}. Check the host and port, that the server is running "
-            "and accepts connections from the internet."
+            f"{target} did not check the password the way storefleet requires "
+            "(SCRAM-SHA-256): it trusts connections or asks for a cleartext password. "
+            "Enable password_encryption = scram-sha-256 and a scram-sha-256 line in "
+            "pg_hba.conf for this user, then set the password again."
         )
+    elif isinstance(exc, psycopg.errors.ConnectionTimeout) or any(
+        needle in low for needle in UNREACHABLE_NEEDLES
+    ):
+        text = unreachable_message(url)
     else:
         first = next((line.strip() for line in message.splitlines() if line.strip()), "")
         text = f"Could not connect to the database: {first or type(exc).__name__}"
     return scrub_password(text, url)
-
-
-def is_behind_pooler(url: URL) -> bool:
-    """Transaction-mode poolers (Supavisor, PgBouncer) forbid session state and prepares."""
-    return url.port == POOLER_TRANSACTION_PORT or "pooler" in (url.host or "").lower()
 
 
 def _isolation(can_create_role: bool, bypass_rls: bool) -> tuple[Isolation, str]:
@@ -463,24 +479,24 @@ async def inspect_external_database(
     raw: str,
     *,
     allow_private: bool,
-    timeout: float = 10.0,  # noqa: ASYNC109 (API: one budget)
-) -> ExternalDatabaseReport:
+    policy: ForeignPolicy | None = None,
+) -> tuple[ExternalDatabaseReport, ResolvedTarget]:
     """Validate the URL, connect once and report what this database can do for a store.
 
-    ``prepare_threshold=None`` keeps psycopg from creating server-side prepared statements,
-    so the check works through PgBouncer/Supavisor in transaction mode (port 6543).
+    Returns the report and the checked target: every later connection for the store goes
+    to exactly those addresses. The connection is made under ``policy`` (timeouts, no
+    credential of ours offered, SCRAM required); ``prepare_threshold=None`` keeps psycopg
+    from creating server-side prepared statements, so the check works through
+    PgBouncer/Supavisor in transaction mode (port 6543).
     """
+    policy = policy or ForeignPolicy()
     url = validate_url_shape(raw, allow_private=allow_private)
-    target = _target(url)
+    budget = policy.connect_timeout + 2
     try:
-        with anyio.fail_after(timeout):
-            url, addresses = await check_host_allowed(url, allow_private=allow_private)
-            extra: dict[str, str | int] = {"connect_timeout": max(2, round(timeout))}
-            if addresses:
-                # Pin libpq to the addresses we checked; host stays for TLS (SNI, verify-full).
-                extra["host"] = ",".join([url.host or ""] * len(addresses))
-                extra["hostaddr"] = ",".join(addresses)
-            conninfo = make_conninfo(libpq_conninfo(url), **extra)
+        with anyio.fail_after(budget):
+            checked = await check_host_allowed(url, allow_private=allow_private)
+            url = checked.url
+            conninfo = libpq_conninfo(policy.apply(url, checked.addresses))
             try:
                 conn = await psycopg.AsyncConnection.connect(
                     conninfo, autocommit=True, prepare_threshold=None
@@ -497,10 +513,7 @@ async def inspect_external_database(
                         scrub_password(f"The database refused our check query: {first}", url)
                     ) from None
     except TimeoutError:
-        raise ExternalDatabaseError(
-            f"Could not reach {target} within {timeout:g} seconds. Check the host and port, "
-            "and that the server accepts connections from the internet."
-        ) from None
+        raise ExternalDatabaseError(unreachable_message(url)) from None
     if row is None:
         raise ExternalDatabaseError("The connecting user was not found in pg_roles.")
 
@@ -520,7 +533,7 @@ async def inspect_external_database(
     can_create_role = bool(superuser or createrole)
     bypass_rls = bool(superuser or bypass)
     isolation, note = _isolation(can_create_role, bypass_rls)
-    return ExternalDatabaseReport(
+    report = ExternalDatabaseReport(
         server_version=int(version),
         server_version_text=version_text,
         user=str(user),
@@ -533,3 +546,4 @@ async def inspect_external_database(
         isolation=isolation,
         isolation_note=note,
     )
+    return report, checked

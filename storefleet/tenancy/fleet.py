@@ -38,7 +38,7 @@ from sqlalchemy.pool import NullPool
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
 from storefleet.db.engine import database_error_text
-from storefleet.db.urls import libpq_conninfo
+from storefleet.db.urls import engine_url_and_args, libpq_conninfo
 from storefleet.tenancy import ddl
 from storefleet.tenancy.migrations import TenantMigrator, record_checksums
 from storefleet.tenancy.models import PLACEMENTS, StoreDatabase, TenantMigrationFile
@@ -371,7 +371,10 @@ def _migrate_group(
     if not behind:
         return results
 
-    engine = create_engine(group.url, poolclass=NullPool, connect_args={"prepare_threshold": None})
+    engine_url, connect_args = engine_url_and_args(group.url)
+    engine = create_engine(
+        engine_url, poolclass=NullPool, connect_args={"prepare_threshold": None, **connect_args}
+    )
     try:
         try:
             conn = engine.connect()

@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import psycopg
 from sqlalchemy import select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from storefleet import blocking
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
 from storefleet.db.engine import database_error_text
@@ -272,7 +272,9 @@ async def _plan(
         raise NotFound("Store not found")
     if source.status != "ready":
         raise Conflict("the store's data is not provisioned yet; finish provisioning first")
-    source_loc = Location(await runtime.tenancy.admin_url(source), source.schema)
+    source_loc = Location(
+        await runtime.tenancy.admin_url(source, long_statements=True), source.schema
+    )
     try:
         async with runtime.control_sessions() as s, s.begin():
             row = await s.get(StoreDatabase, store_id, with_for_update=True)
@@ -291,7 +293,9 @@ async def _plan(
                     ),
                     "isolation": external.isolation,
                 }
-                target_url = external.url
+                target_url = runtime.tenancy.limits.foreign.with_statement_timeout(
+                    external.url, runtime.tenancy.limits.move_statement_timeout
+                )
                 target_server = None
             else:
                 try:
@@ -356,7 +360,7 @@ async def _prepare(runtime: Runtime, plan: _Plan) -> None:
     """(c) The target container at head; it may hold garbage of an earlier failed move."""
     if plan.external is not None:
         try:
-            await anyio.to_thread.run_sync(prepare_external, runtime, plan.external)
+            await blocking.database_admin(prepare_external, runtime, plan.external)
         except (psycopg.Error, SQLAlchemyError) as exc:
             # The owner's database, not ours, refused: say what it said (never a 500).
             said = database_error_text(exc)
@@ -373,7 +377,7 @@ async def _prepare(runtime: Runtime, plan: _Plan) -> None:
         store_id=plan.source.store_id,
         **{k: v for k, v in plan.values.items() if k not in ("credentials_ciphertext",)},
     )
-    await anyio.to_thread.run_sync(runtime.provisioner.prepare_target, server, row)
+    await blocking.database_admin(runtime.provisioner.prepare_target, server, row)
 
 
 def prepare_external(runtime: Runtime, external: ExternalTarget) -> None:
@@ -386,9 +390,7 @@ def prepare_external(runtime: Runtime, external: ExternalTarget) -> None:
     schema = ddl.DATABASE_SCHEMA
     roles = ddl.external_roles(external.app_role)
     migrator = runtime.provisioner.migrator
-    with psycopg.connect(
-        libpq_conninfo(admin), autocommit=True, prepare_threshold=None, connect_timeout=10
-    ) as conn:
+    with psycopg.connect(libpq_conninfo(admin), autocommit=True, prepare_threshold=None) as conn:
         if external.app_role and external.app_password:
             conn.execute(ddl.role_statements(external.app_password, external.app_role))
             conn.execute(
@@ -490,9 +492,7 @@ async def _discard_target(runtime: Runtime, plan: _Plan) -> None:
     if plan.external is None and plan.values["placement"] == "database":
         server = await runtime.tenancy.server(plan.values["server_id"])
         runtime.provisioner.admin_engines.forget_database(plan.values["database_name"])
-        await anyio.to_thread.run_sync(
-            drop_database, server.admin_url, plan.values["database_name"]
-        )
+        await blocking.database_admin(drop_database, server.admin_url, plan.values["database_name"])
     elif plan.external is None and plan.values["placement"] == "schema":
         await _drop_schema(plan.target_loc)
     else:
@@ -524,7 +524,7 @@ async def _drop_old(
         server = await runtime.tenancy.server(source.server_id)
         runtime.tenancy.registry.forget(source.engine_key)
         runtime.provisioner.admin_engines.forget_database(source.database)
-        await anyio.to_thread.run_sync(drop_database, server.admin_url, source.database)
+        await blocking.database_admin(drop_database, server.admin_url, source.database)
         return
     if lock is not None:
         await lock.close()
@@ -576,7 +576,7 @@ async def store_location(runtime: Runtime, store_id: uuid.UUID) -> Location:
     where = await runtime.tenancy.placement(store_id, fresh=True)
     if where.status != "ready":
         raise Conflict("the store's data is not provisioned yet")
-    return Location(await runtime.tenancy.admin_url(where), where.schema)
+    return Location(await runtime.tenancy.admin_url(where, long_statements=True), where.schema)
 
 
 async def export_to_file(runtime: Runtime, store_id: uuid.UUID, path: Path) -> dict[str, Any]:

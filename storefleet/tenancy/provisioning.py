@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import anyio
 import psycopg
 from psycopg import sql
 from sqlalchemy import Connection, Engine, create_engine, select, text, update
@@ -41,11 +40,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storefleet import blocking
 from storefleet.control.accounts.models import Account
 from storefleet.control.servers import service as servers
 from storefleet.control.servers.service import ServerAccess
 from storefleet.control.stores.models import Store
-from storefleet.db.urls import libpq_conninfo
+from storefleet.db.foreign import unmanaged
+from storefleet.db.urls import engine_url_and_args, libpq_conninfo
 from storefleet.errors import Conflict, InvalidInput, NotFound
 from storefleet.security.keyring import Keyring
 from storefleet.tenancy import ddl
@@ -124,12 +125,13 @@ class AdminEngines:
         with self._lock:
             engine = self._engines.get(key)
             if engine is None:
+                engine_url, connect_args = engine_url_and_args(url)
                 engine = create_engine(
-                    url,
+                    engine_url,
                     pool_size=2,
                     max_overflow=4,
                     pool_recycle=600,
-                    connect_args={"prepare_threshold": None},
+                    connect_args={"prepare_threshold": None, **connect_args},
                 )
                 self._engines[key] = engine
             return engine
@@ -349,7 +351,9 @@ class Provisioner:
     def external_credentials(
         self, store_id: uuid.UUID, url: URL, app_role: str | None, app_password: str | None
     ) -> bytes:
-        payload = {"url": url.render_as_string(hide_password=False)}
+        """The owner's URL as they gave it (our pinned addresses and limits are re-derived
+        on every use, never stored), with the store's request role when there is one."""
+        payload = {"url": unmanaged(url).render_as_string(hide_password=False)}
         if app_role and app_password:
             payload["app_role"] = app_role
             payload["app_password"] = app_password
@@ -421,7 +425,7 @@ class Provisioner:
             admin = await self.tenancy.admin_url(placement_from_rows(row, store))
 
         if not self._server_prepared(server, row.placement):
-            await anyio.to_thread.run_sync(self._prepare_server, server, admin, row)
+            await blocking.database_admin(self._prepare_server, server, admin, row)
         reached.append("server")
         self._after("server", row.store_id)
 
@@ -430,14 +434,14 @@ class Provisioner:
             # An owner-supplied database: schema at head as its admin, then the seed rows
             # through the request role, which also proves the request role can reach them.
             roles = await self.tenancy.tenant_roles(placement_from_rows(row, store))
-            await anyio.to_thread.run_sync(
+            await blocking.database_admin(
                 functools.partial(self.ensure_schema_at_head, admin, row.schema_name, roles=roles)
             )
             reached.append("container")
             self._after("container", row.store_id)
             await self._seed(row.store_id, seed)
         else:
-            await anyio.to_thread.run_sync(self._fill_container, server, admin, row, seed)
+            await blocking.database_admin(self._fill_container, server, admin, row, seed)
             reached.append("container")
             self._after("container", row.store_id)
         reached.append("seed")

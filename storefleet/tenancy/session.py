@@ -5,32 +5,48 @@ statement sets ``search_path`` and ``storefleet.store_id`` for that transaction 
 (``set_config(..., true)``), so nothing leaks to the next user of the connection, even
 behind PgBouncer in transaction mode.
 
+The same first statement sets ``statement_timeout`` and ``lock_timeout`` for the transaction
+(a slow store holds its connections for at most that long), and a read session is
+``READ ONLY``. A statement cancelled by those limits, or a store database that cannot be
+reached, answers 503 with ``Retry-After`` — the store is busy, not broken.
+
 ``tenancy.read(store, query, params)`` is the lean path for hot read-only queries: the same
-transaction (``BEGIN``; the same ``set_config`` pair; the query; ``COMMIT``) sent on a pooled
-psycopg connection as one simple-protocol query string (values bound client-side by
-psycopg's ``ClientCursor``), so it costs one network round trip and no ORM work.
+transaction (``BEGIN READ ONLY``; the same ``set_config`` call; the query; ``COMMIT``) sent
+on a pooled psycopg connection as one simple-protocol query string (values bound
+client-side by psycopg's ``ClientCursor``), so it costs one network round trip and no ORM
+work.
+
+Databases a store owner brings are reached through ``ForeignPolicy`` (pinned, checked
+addresses; timeouts; no credential of ours offered): see ``storefleet.db.foreign``. Their
+host is resolved and checked again every ``address_ttl`` seconds; a changed address is
+checked before it is used, and the engine for the old one is replaced.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from psycopg import AsyncClientCursor
 from psycopg.rows import dict_row
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.util import greenlet_spawn
 
+from storefleet.config import Settings
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.servers.service import ServerAccess, access_for
+from storefleet.db.foreign import ForeignPolicy, milliseconds
 from storefleet.db.urls import parse_url
 from storefleet.errors import NotFound, ServiceUnavailable
 from storefleet.security.keyring import Keyring
@@ -43,24 +59,41 @@ from storefleet.tenancy.ddl import (
     external_roles,
 )
 from storefleet.tenancy.engines import EngineRegistry
+from storefleet.tenancy.external import ExternalDatabaseError, check_host_allowed
+from storefleet.tenancy.models import StoreDatabase
 from storefleet.tenancy.placement import StorePlacement, load_placement
 
-ENTER_STORE = text(
-    "SELECT set_config('search_path', :schema, true), "
-    "set_config('storefleet.store_id', :store_id, true)"
+_ENTER = (
+    "SELECT set_config('search_path', {schema}, true), "
+    "set_config('storefleet.store_id', {store_id}, true), "
+    "set_config('statement_timeout', {statement_timeout}, true), "
+    "set_config('lock_timeout', {lock_timeout}, true)"
 )
+_BIND = {
+    "schema": ":schema",
+    "store_id": ":store_id",
+    "statement_timeout": ":statement_timeout",
+    "lock_timeout": ":lock_timeout",
+}
+ENTER_STORE = text(_ENTER.format(**_BIND) + ", set_config('transaction_read_only', 'on', true)")
 ENTER_STORE_FOR_WRITE = text(
-    "SELECT set_config('search_path', :schema, true), "
-    "set_config('storefleet.store_id', :store_id, true), "
-    "pg_try_advisory_xact_lock_shared(hashtextextended(:store_id, 7301))"
+    _ENTER.format(**_BIND) + ", pg_try_advisory_xact_lock_shared(hashtextextended(:store_id, 7301))"
 )
 # ``Tenancy.read``'s transaction around a ReadQuery, sent as one simple-protocol string. The
 # parameter names cannot collide with a query's own (bindparam names are identifiers).
 READ_TRANSACTION_SQL = (
-    "BEGIN; SELECT set_config('search_path', %%(_sf_enter_schema)s, true), "
-    "set_config('storefleet.store_id', %%(_sf_enter_store_id)s, true); %s; COMMIT"
+    "BEGIN READ ONLY; "
+    + _ENTER.format(
+        schema="%%(_sf_enter_schema)s",
+        store_id="%%(_sf_enter_store_id)s",
+        statement_timeout="%%(_sf_statement_timeout)s",
+        lock_timeout="%%(_sf_lock_timeout)s",
+    )
+    + "; %s; COMMIT"
 )
+BUSY_RETRY_AFTER = 2
 MOVE_RETRY_AFTER = 5
+SHARED_PLACEMENTS = ("pool", "schema")
 _DRIVER_DIALECT = pg_psycopg.dialect()
 
 
@@ -106,6 +139,71 @@ def _request_role(creds: dict[str, str]) -> str | None:
     return creds.get("app_role", APP_ROLE)
 
 
+@dataclass(frozen=True)
+class TenantLimits:
+    """Per-transaction limits of request work in a store, and how owner databases are met."""
+
+    statement_timeout: float = 30.0
+    lock_timeout: float = 10.0
+    foreign: ForeignPolicy = field(default_factory=ForeignPolicy)
+    allow_private: bool = False
+    address_ttl: float = 300.0
+    move_statement_timeout: float = 3600.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TenantLimits:
+        return cls(
+            statement_timeout=settings.tenant_statement_timeout_seconds,
+            lock_timeout=settings.tenant_lock_timeout_seconds,
+            foreign=ForeignPolicy.from_settings(settings),
+            allow_private=settings.private_databases_allowed,
+            address_ttl=settings.owner_address_ttl_seconds,
+            move_statement_timeout=settings.move_statement_timeout_seconds,
+        )
+
+    def enter_params(self) -> dict[str, str]:
+        return {
+            "statement_timeout": str(milliseconds(self.statement_timeout)),
+            "lock_timeout": str(milliseconds(self.lock_timeout)),
+        }
+
+
+@dataclass
+class _OwnerDatabase:
+    """A store's decrypted owner-database credentials and the addresses checked for them."""
+
+    creds: dict[str, str]
+    addresses: tuple[str, ...]
+    checked_at: float
+
+
+def is_busy(exc: BaseException) -> bool:
+    """A statement cancelled by our timeouts, or a lock not granted in time."""
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """The store's database did not accept a connection (down, stalled, refused)."""
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, psycopg.OperationalError) and not isinstance(
+        orig, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable
+    )
+
+
+def as_unavailable(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 a tenant failure should answer, or None when it is a real error."""
+    if is_busy(exc):
+        return ServiceUnavailable(
+            "The store's database is busy; try again shortly", retry_after=BUSY_RETRY_AFTER
+        )
+    if isinstance(exc, DBAPIError | psycopg.Error) and is_unreachable(exc):
+        return ServiceUnavailable(
+            "The store's database cannot be reached right now", retry_after=MOVE_RETRY_AFTER
+        )
+    return None
+
+
 class Tenancy:
     """Routes a store to its data: placements and server credentials cached, engines pooled."""
 
@@ -114,14 +212,17 @@ class Tenancy:
         control_sessions: async_sessionmaker[AsyncSession],
         keyring: Keyring,
         registry: EngineRegistry,
+        limits: TenantLimits | None = None,
     ) -> None:
         self.control_sessions = control_sessions
         self.keyring = keyring
         self.registry = registry
+        self.limits = limits or TenantLimits()
+        self._enter = self.limits.enter_params()
         self._placements: dict[uuid.UUID, StorePlacement] = {}
         self._generation = 0
         self._servers: dict[uuid.UUID, ServerAccess] = {}
-        self._external: dict[uuid.UUID, dict[str, str]] = {}
+        self._external: dict[uuid.UUID, _OwnerDatabase] = {}
 
     def invalidate(self, store_id: uuid.UUID | None = None) -> None:
         self._generation += 1
@@ -163,10 +264,16 @@ class Tenancy:
         self._servers.pop(server_id, None)
 
     async def external_credentials(self, store_id: uuid.UUID) -> dict[str, str]:
-        creds = self._external.get(store_id)
-        if creds is None:
-            from storefleet.tenancy.models import StoreDatabase
+        return (await self._owner_database(store_id)).creds
 
+    async def _owner_database(self, store_id: uuid.UUID) -> _OwnerDatabase:
+        """Credentials and checked addresses; the host is re-checked after ``address_ttl``."""
+        known = self._external.get(store_id)
+        now = time.monotonic()
+        if known is not None and now - known.checked_at < self.limits.address_ttl:
+            return known
+        generation = self._generation
+        if known is None:
             async with self.control_sessions() as s:
                 row = await s.get(StoreDatabase, store_id)
             if row is None or row.credentials_ciphertext is None:
@@ -176,14 +283,38 @@ class Tenancy:
                     row.credentials_ciphertext, external_credentials_aad(store_id)
                 )
             )
-            self._external[store_id] = creds
-        return creds
+        else:
+            creds = known.creds
+        url = parse_url(creds["url"])
+        try:
+            checked = await check_host_allowed(url, allow_private=self.limits.allow_private)
+            addresses = checked.addresses
+        except ExternalDatabaseError as exc:
+            if known is not None and "could not be found" in exc.detail:
+                addresses = known.addresses  # DNS is down: the last checked answer stands
+            else:
+                raise ServiceUnavailable(
+                    f"The store's database cannot be used: {exc.detail}",
+                    retry_after=MOVE_RETRY_AFTER,
+                ) from None
+        found = _OwnerDatabase(creds, addresses, now)
+        if generation == self._generation:
+            self._external[store_id] = found
+        return found
 
-    async def admin_url(self, where: StorePlacement) -> URL:
-        """Owner-level URL of the store's database (DDL, moves, provisioning)."""
+    async def admin_url(self, where: StorePlacement, *, long_statements: bool = False) -> URL:
+        """Owner-level URL of the store's database (DDL, moves, provisioning).
+
+        An owner's database comes with the foreign policy applied and its checked addresses
+        pinned; ``long_statements`` gives its statements the move timeout (COPY streams).
+        """
         if where.server_id is not None:
             return (await self.server(where.server_id)).admin(where.database)
-        return parse_url((await self.external_credentials(where.store_id))["url"])
+        owner = await self._owner_database(where.store_id)
+        timeout = self.limits.move_statement_timeout if long_statements else None
+        return self.limits.foreign.apply(
+            parse_url(owner.creds["url"]), owner.addresses, statement_timeout=timeout
+        )
 
     async def tenant_roles(self, where: StorePlacement) -> TenantRoles:
         """Owner and request role of the store's tenant schema (what migrations grant to)."""
@@ -196,12 +327,19 @@ class Tenancy:
         """Request-role URL of the store's database."""
         if where.server_id is not None:
             return (await self.server(where.server_id)).app(where.database)
-        creds = await self.external_credentials(where.store_id)
-        url = parse_url(creds["url"])
-        role = _request_role(creds)
+        owner = await self._owner_database(where.store_id)
+        url = parse_url(owner.creds["url"])
+        role = _request_role(owner.creds)
         if role is not None:
-            return url.set(username=role, password=creds["app_password"])
-        return url
+            url = url.set(username=role, password=owner.creds["app_password"])
+        return self.limits.foreign.apply(url, owner.addresses)
+
+    async def _engine(self, where: StorePlacement) -> AsyncEngine:
+        return self.registry.get(
+            where.engine_key,
+            await self.app_url(where),
+            shared=where.placement in SHARED_PLACEMENTS and where.server_id is not None,
+        )
 
     @asynccontextmanager
     async def session(
@@ -221,20 +359,30 @@ class Tenancy:
             raise ServiceUnavailable(
                 "The store is being moved; writes resume shortly", retry_after=MOVE_RETRY_AFTER
             )
-        engine = self.registry.get(where.engine_key, await self.app_url(where))
-        params = {"schema": checked_schema(where.schema), "store_id": str(where.store_id)}
-        async with AsyncSession(engine, expire_on_commit=False, autoflush=True) as session:
-            async with session.begin():
-                if write:
-                    row = (await session.execute(ENTER_STORE_FOR_WRITE, params)).one()
-                    if not row[2]:
-                        raise ServiceUnavailable(
-                            "The store is being moved; writes resume shortly",
-                            retry_after=MOVE_RETRY_AFTER,
-                        )
-                else:
-                    await session.execute(ENTER_STORE, params)
-                yield session
+        engine = await self._engine(where)
+        params = {
+            "schema": checked_schema(where.schema),
+            "store_id": str(where.store_id),
+            **self._enter,
+        }
+        try:
+            async with AsyncSession(engine, expire_on_commit=False, autoflush=True) as session:
+                async with session.begin():
+                    if write:
+                        row = (await session.execute(ENTER_STORE_FOR_WRITE, params)).one()
+                        if not row[4]:
+                            raise ServiceUnavailable(
+                                "The store is being moved; writes resume shortly",
+                                retry_after=MOVE_RETRY_AFTER,
+                            )
+                    else:
+                        await session.execute(ENTER_STORE, params)
+                    yield session
+        except (DBAPIError, psycopg.Error) as exc:
+            unavailable = as_unavailable(exc)
+            if unavailable is not None:
+                raise unavailable from exc
+            raise
 
     async def read(
         self,
@@ -253,13 +401,26 @@ class Tenancy:
             raise ServiceUnavailable(
                 "The store's data is not ready yet", retry_after=MOVE_RETRY_AFTER
             )
-        engine = self.registry.get(where.engine_key, await self.app_url(where))
+        engine = await self._engine(where)
         values = {
             **query.defaults,
             **(params or {}),
             "_sf_enter_schema": checked_schema(where.schema),
             "_sf_enter_store_id": str(where.store_id),
+            "_sf_statement_timeout": self._enter["statement_timeout"],
+            "_sf_lock_timeout": self._enter["lock_timeout"],
         }
+        try:
+            return await self._read_once(engine, query, values)
+        except (DBAPIError, psycopg.Error) as exc:
+            unavailable = as_unavailable(exc)
+            if unavailable is not None:
+                raise unavailable from exc
+            raise
+
+    async def _read_once(
+        self, engine: AsyncEngine, query: ReadQuery, values: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         pooled = await engine.raw_connection()
         healthy = False
         try:
@@ -276,7 +437,7 @@ class Tenancy:
             await conn.set_autocommit(True)
             cursor = AsyncClientCursor(conn, row_factory=dict_row)
             await cursor.execute(query.transaction_sql, values)
-            cursor.nextset()  # BEGIN -> set_config
+            cursor.nextset()  # BEGIN READ ONLY -> set_config
             cursor.nextset()  # set_config -> the query
             rows: list[dict[str, Any]] = await cursor.fetchall()
             await conn.set_autocommit(False)

@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 
 from storefleet.api.app import create_app
 from storefleet.config import Settings
-from storefleet.db.urls import libpq_conninfo
+from storefleet.db.urls import libpq_conninfo, libpq_uri
 from storefleet.runtime import Runtime
 from tests.conftest import Stores, make_settings
 from tests.tenancy.test_moves import add_staff, call, edit_profile, fingerprint, runtime_of
@@ -53,8 +53,11 @@ class ExternalDb:
 
     def url(self) -> str:
         if self.superuser:
-            return libpq_conninfo(self.server.set(database=self.name))
-        return libpq_conninfo(
+            # Owner URLs must carry a password; the test server trusts local clients anyway.
+            return libpq_uri(
+                self.server.set(database=self.name, password=self.server.password or "trusted")
+            )
+        return libpq_uri(
             self.server.set(database=self.name, username=self.role, password=self.password)
         )
 

@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
+from storefleet.db.foreign import ForeignPolicy
 from storefleet.errors import InvalidInput
 from storefleet.tenancy.external import (
     MIN_SERVER_VERSION,
@@ -29,6 +30,22 @@ from tests.pgserver import admin_execute, drop_database, unique_name
 
 PASSWORD = "Zebra-Qu1ll-Secret-7781"
 SUPAVISOR_HOST = "aws-0-eu-central-1.pooler.supabase.com"
+
+
+def url_text(url: URL) -> str:
+    """The URL as an owner pastes it: with a password (the test server trusts it anyway)."""
+    return url.set(password=url.password or "trusted").render_as_string(hide_password=False)
+
+
+# The suite's servers trust local clients: opted in here, refused by default (see
+# tests/tenancy/test_owner_auth.py).
+TEST_POLICY = ForeignPolicy(connect_timeout=3, require_auth="scram-sha-256,none")
+
+
+def inspect(raw: str, *, allow_private: bool) -> ExternalDatabaseReport:
+    report, _ = run(inspect_external_database, raw, allow_private=allow_private, policy=TEST_POLICY)
+    assert isinstance(report, ExternalDatabaseReport)
+    return report
 
 
 def remote(host: str = "db.example.com", query: str = "", port: int = 5432) -> str:
@@ -184,7 +201,7 @@ def test_unknown_libpq_options_are_refused(param: str) -> None:
 
 
 def test_unix_socket_needs_allow_private() -> None:
-    raw = "postgresql://postgres@/postgres?host=/var/run/postgresql"
+    raw = "postgresql://postgres:pw@/postgres?host=/var/run/postgresql"
     refused(raw)
     url = validate_url_shape(raw, allow_private=True)
     assert url.host is None
@@ -261,7 +278,7 @@ def test_unknown_name_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_localhost_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_dns(monkeypatch, {"localhost": ["127.0.0.1", "::1"]})
     with pytest.raises(ExternalDatabaseError) as info:
-        run(inspect_external_database, remote("localhost"), allow_private=False, timeout=3)
+        inspect(remote("localhost"), allow_private=False)
     err = info.value
     assert "loopback" in err.detail
     assert PASSWORD not in err.detail
@@ -283,9 +300,9 @@ CONNECT_ERRORS = [
     (
         'connection failed: connection to server at "127.0.0.1", port 1 failed: '
         "Connection refused\n\tIs the server running on that host and accepting TCP/IP?",
-        "could not reach",
+        "could not connect to",
     ),
-    ("connection timeout expired", "could not reach"),
+    ("connection timeout expired", "could not connect to"),
     (
         'connection failed: connection to server at "3.64.1.1", port 5432 failed: '
         'FATAL:  database "shop" does not exist',
@@ -351,8 +368,8 @@ def closed_port() -> int:
 def test_closed_port_is_reported_as_unreachable() -> None:
     raw = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{closed_port()}/postgres"
     with pytest.raises(ExternalDatabaseError) as info:
-        run(inspect_external_database, raw, allow_private=True, timeout=3)
-    assert "could not reach 127.0.0.1:" in info.value.detail.lower()
+        inspect(raw, allow_private=True)
+    assert "could not connect to 127.0.0.1:" in info.value.detail.lower()
     assert PASSWORD not in info.value.detail
     assert info.value.field == "database_url"
 
@@ -374,23 +391,19 @@ def test_connection_goes_to_the_checked_address(monkeypatch: pytest.MonkeyPatch)
     port = closed_port()
     raw = f"postgresql://postgres:{PASSWORD}@db.rebind.test:{port}/postgres"
     with pytest.raises(ExternalDatabaseError) as info:
-        run(inspect_external_database, raw, allow_private=True, timeout=3)
+        inspect(raw, allow_private=True)
     assert lookups == ["db.rebind.test"]
-    assert f"could not reach db.rebind.test:{port}" in info.value.detail.lower()
+    assert f"could not connect to db.rebind.test:{port}" in info.value.detail.lower()
 
 
 def test_private_target_refused_before_connecting() -> None:
     raw = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{closed_port()}/postgres"
     with pytest.raises(ExternalDatabaseError, match="loopback"):
-        run(inspect_external_database, raw, allow_private=False, timeout=3)
-
-
-def url_text(url: URL) -> str:
-    return url.render_as_string(hide_password=False)
+        inspect(raw, allow_private=False)
 
 
 def test_test_server_reports_superuser_and_dedicated_role(pg_server: URL) -> None:
-    report = run(inspect_external_database, url_text(pg_server), allow_private=True)
+    report = inspect(url_text(pg_server), allow_private=True)
     assert isinstance(report, ExternalDatabaseReport)
     assert report.server_version >= MIN_SERVER_VERSION
     assert report.server_version_text.split(".")[0] == str(report.server_version // 10000)
@@ -406,7 +419,7 @@ def test_test_server_reports_superuser_and_dedicated_role(pg_server: URL) -> Non
 
 def test_test_server_needs_allow_private(pg_server: URL) -> None:
     with pytest.raises(ExternalDatabaseError):
-        run(inspect_external_database, url_text(pg_server), allow_private=False)
+        inspect(url_text(pg_server), allow_private=False)
 
 
 @pytest.fixture
@@ -417,7 +430,7 @@ def limited_role(pg_server: URL) -> Iterator[tuple[URL, str]]:
     admin_execute(pg_server, sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
     admin_execute(pg_server, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     try:
-        yield pg_server.set(username=role, password=None, database=database), database
+        yield pg_server.set(username=role, password="trusted", database=database), database
     finally:
         drop_database(pg_server, database)
         admin_execute(pg_server, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
@@ -428,7 +441,7 @@ def test_limited_role_without_create_is_refused(
 ) -> None:
     url, database = limited_role
     with pytest.raises(ExternalDatabaseError) as info:
-        run(inspect_external_database, url_text(url), allow_private=True)
+        inspect(url_text(url), allow_private=True)
     assert "CREATE" in info.value.detail
     assert database in info.value.detail
 
@@ -443,7 +456,7 @@ def test_limited_role_with_create_gets_owner_role(
             sql.Identifier(database), sql.Identifier(url.username or "")
         ),
     )
-    report = run(inspect_external_database, url_text(url), allow_private=True)
+    report = inspect(url_text(url), allow_private=True)
     assert report.user == url.username
     assert report.database == database
     assert report.can_create_schema

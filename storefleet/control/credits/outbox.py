@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,54 +89,102 @@ async def upsert_cache(session: AsyncSession, store_id: uuid.UUID, balance: int,
 
 
 async def deliver_pending(
-    runtime: Runtime, *, batch: int = 200, fault: DeliveryFault | None = None
+    runtime: Runtime,
+    *,
+    batch: int = 200,
+    fault: DeliveryFault | None = None,
+    store_timeout: float | None = None,
+    concurrency: int = 4,
 ) -> DeliveryReport:
-    """One pass over undelivered outbox rows (skipping rows another worker holds)."""
+    """One pass: each store with undelivered rows, in its own short control transaction.
+
+    Stores are delivered side by side (``concurrency`` at a time), each within
+    ``store_timeout`` seconds (default: the tenant statement timeout plus the connect
+    timeout), so a store whose database hangs delays only itself: its rows stay
+    undelivered with the error recorded, and the next pass tries again.
+    """
     report = DeliveryReport()
+    settings = runtime.settings
+    timeout = store_timeout or (
+        settings.tenant_statement_timeout_seconds + settings.owner_connect_timeout_seconds
+    )
+    async with runtime.control_sessions() as control:
+        store_ids = list(
+            (
+                await control.execute(
+                    select(CreditOutbox.store_id)
+                    .where(CreditOutbox.delivered_at.is_(None))
+                    .group_by(CreditOutbox.store_id)
+                    .order_by(func.min(CreditOutbox.id))
+                    .limit(batch)
+                )
+            ).scalars()
+        )
+    slots = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(store_id: uuid.UUID) -> None:
+        async with slots:
+            try:
+                async with asyncio.timeout(timeout):
+                    report.delivered += await _deliver_store(runtime, store_id, batch, fault)
+            except Exception as exc:
+                if isinstance(exc, TimeoutError):
+                    message = f"delivery took longer than {timeout:g} s"
+                else:
+                    message = f"{type(exc).__name__}: {exc}"[:1000]
+                report.failed[store_id] = message
+                await _record_failure(runtime, store_id, message)
+
+    outcomes = await asyncio.gather(*(one(s) for s in store_ids), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome  # a crash (not a store's failure): nothing more is marked
+    return report
+
+
+async def _deliver_store(
+    runtime: Runtime, store_id: uuid.UUID, batch: int, fault: DeliveryFault | None
+) -> int:
+    """The store's pending rows into its tenant copy, then marked delivered (one store)."""
     async with runtime.control_sessions() as control, control.begin():
         pending = (
             await control.execute(
                 select(CreditOutbox.id, CreditTransaction)
                 .join(CreditTransaction, CreditTransaction.id == CreditOutbox.transaction_id)
-                .where(CreditOutbox.delivered_at.is_(None))
+                .where(CreditOutbox.store_id == store_id, CreditOutbox.delivered_at.is_(None))
                 .order_by(CreditOutbox.id)
                 .limit(batch)
                 .with_for_update(of=CreditOutbox, skip_locked=True)
             )
         ).all()
-        by_store: dict[uuid.UUID, list[tuple[int, CreditTransaction]]] = defaultdict(list)
-        for outbox_id, tx in pending:
-            by_store[tx.store_id].append((outbox_id, tx))
-        done: list[int] = []
-        for store_id, items in by_store.items():
-            try:
-                async with runtime.tenancy.session(store_id, write=True) as tenant:
-                    await write_to_tenant(tenant, store_id, [tx for _, tx in items])
-                    if fault is not None:
-                        result = fault("tenant_written", store_id)
-                        if asyncio.iscoroutine(result):
-                            await result
-                done.extend(outbox_id for outbox_id, _ in items)
-            except Exception as exc:
-                message = f"{type(exc).__name__}: {exc}"[:1000]
-                report.failed[store_id] = message
-                await control.execute(
-                    update(CreditOutbox)
-                    .where(CreditOutbox.id.in_([o for o, _ in items]))
-                    .values(attempts=CreditOutbox.attempts + 1, last_error=message)
-                )
-        if fault is not None and done:
-            result = fault("before_mark", next(iter(by_store)))
-            if asyncio.iscoroutine(result):
-                await result
-        if done:
-            await control.execute(
-                update(CreditOutbox)
-                .where(CreditOutbox.id.in_(done))
-                .values(delivered_at=datetime.now(UTC), last_error=None)
-            )
-        report.delivered = len(done)
-    return report
+        if not pending:
+            return 0
+        async with runtime.tenancy.session(store_id, write=True) as tenant:
+            await write_to_tenant(tenant, store_id, [tx for _, tx in pending])
+            await _fire(fault, "tenant_written", store_id)
+        await _fire(fault, "before_mark", store_id)
+        await control.execute(
+            update(CreditOutbox)
+            .where(CreditOutbox.id.in_([outbox_id for outbox_id, _ in pending]))
+            .values(delivered_at=datetime.now(UTC), last_error=None)
+        )
+        return len(pending)
+
+
+async def _record_failure(runtime: Runtime, store_id: uuid.UUID, message: str) -> None:
+    async with runtime.control_sessions() as control, control.begin():
+        await control.execute(
+            update(CreditOutbox)
+            .where(CreditOutbox.store_id == store_id, CreditOutbox.delivered_at.is_(None))
+            .values(attempts=CreditOutbox.attempts + 1, last_error=message)
+        )
+
+
+async def _fire(fault: DeliveryFault | None, phase: str, store_id: uuid.UUID) -> None:
+    if fault is not None:
+        result = fault(phase, store_id)
+        if asyncio.iscoroutine(result):
+            await result
 
 
 async def deliver_all(runtime: Runtime, *, batch: int = 200) -> DeliveryReport:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storefleet import blocking
 from storefleet.control.secrets.service import EncryptedColumn, register_encrypted_column
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.db.urls import DatabaseURLError, libpq_conninfo, parse_url
@@ -96,10 +97,8 @@ async def add_server(
         raise InvalidInput("capacity must be positive", field="capacity")
     version = None
     if check:
-        import anyio
-
         try:
-            version = await anyio.to_thread.run_sync(
+            version = await blocking.database_admin(
                 server_version, url.set(database=url.database or "postgres")
             )
         except psycopg.Error as exc:

@@ -50,13 +50,15 @@ async def connect_database(
 ) -> ConnectDatabaseOut:
     """Move the store onto a PostgreSQL database its owner brings (Supabase or any URL)."""
     check_store_usable(ctx.placement)
-    allow = runtime.settings.private_databases_allowed
-    report = await ext.inspect_external_database(body.database_url, allow_private=allow)
-    checked = await ext.check_host_allowed(
-        ext.validate_url_shape(body.database_url, allow_private=allow), allow_private=allow
+    report, checked = await ext.inspect_external_database(
+        body.database_url,
+        allow_private=runtime.settings.private_databases_allowed,
+        policy=runtime.tenancy.limits.foreign,
     )
+    # Every connection of the move goes to the addresses the check just passed.
+    pinned = runtime.tenancy.limits.foreign.apply(checked.url, checked.addresses)
     target = await external_target(
-        runtime, ctx.store_id, checked.url, can_create_role=report.can_create_role
+        runtime, ctx.store_id, pinned, can_create_role=report.can_create_role
     )
     await move_store(runtime, ctx.store_id, placement="database", external=target)
     return ConnectDatabaseOut(
