@@ -175,7 +175,9 @@ async def setup(env: Env, per_placement: int) -> tuple[dict[str, list[str]], dic
             store_id = await env.ready_store(placement)
             hostname = f"{placement}-{i}.bench.example.com"
             async with env.runtime.control_sessions() as s, s.begin():
-                await add_hostname(s, store_id, hostname, primary=True)
+                await add_hostname(
+                    s, store_id, hostname, settings=env.runtime.settings, primary=True
+                )
             where = await env.runtime.tenancy.placement(store_id, fresh=True)
             app_url = await env.runtime.tenancy.app_url(where)
             hosts.setdefault(placement, []).append(hostname)

@@ -198,7 +198,7 @@ async def admin_client(env: Env, url: str) -> httpx.AsyncClient:
 
 async def add_host(env: Env, store_id: uuid.UUID, hostname: str) -> None:
     async with env.runtime.control_sessions() as s, s.begin():
-        await add_hostname(s, store_id, hostname, primary=True)
+        await add_hostname(s, store_id, hostname, settings=env.runtime.settings, primary=True)
 
 
 async def create_products(

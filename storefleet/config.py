@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import BaseModel, Field, SecretStr
@@ -98,6 +99,18 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     credit_packs: dict[str, CreditPack] = Field(default_factory=default_credit_packs)
 
+    # Store hostnames. The platform's own hosts (API, admin, ...) and all their subdomains can
+    # never be claimed; the host of ``public_base_url``, ``localhost`` and ``127.0.0.1`` are
+    # always among them. A claimed hostname routes only after its DNS TXT record is checked.
+    platform_hostnames: list[str] = Field(default_factory=list)
+    # Verify claims under *.localhost and the reserved test domains (.test, .example,
+    # .invalid, example.com/.org/.net) at once, without DNS. None: on in development and test.
+    hostname_test_domains_verified: bool | None = None
+    # Where the TXT lookup asks: empty means the system's resolvers (/etc/resolv.conf).
+    hostname_dns_nameservers: list[str] = Field(default_factory=list)
+    hostname_dns_port: int = Field(default=53, ge=1, le=65535)
+    hostname_dns_timeout_seconds: float = Field(default=5.0, gt=0)
+
     # Plan limits and usage metering.
     rate_limit_enabled: bool = True
     plan_limits_cache_seconds: float = 30.0
@@ -114,6 +127,26 @@ class Settings(BaseSettings):
     def private_databases_allowed(self) -> bool:
         """Owner-supplied URLs may reach private addresses only where explicitly allowed."""
         return self.allow_private_databases
+
+    @property
+    def test_domains_verified(self) -> bool:
+        if self.hostname_test_domains_verified is not None:
+            return self.hostname_test_domains_verified
+        return self.environment in ("development", "test")
+
+    @property
+    def reserved_hostnames(self) -> frozenset[str]:
+        """The platform's own hosts: never claimable, nor any name under them.
+
+        Where test domains are verified at once, ``*.localhost`` is the demo namespace, so
+        ``localhost`` itself (not a valid store hostname anyway) is left out.
+        """
+        hosts = {urlsplit(self.public_base_url).hostname or "", "localhost", "127.0.0.1"}
+        hosts.update(self.platform_hostnames)
+        normalized = {h.strip().lower().rstrip(".") for h in hosts} - {""}
+        if self.test_domains_verified:
+            normalized.discard("localhost")
+        return frozenset(normalized)
 
     @property
     def uses_embedded_server(self) -> bool:

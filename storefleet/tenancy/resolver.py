@@ -1,10 +1,11 @@
 """Which store a request is for: ``Host``, ``X-Store-Id`` and the token's ``store_id``.
 
 Each signal that is present must name the same store; a disagreement is a 400, never a
-guess. A ``Host`` that is not a store hostname (the platform's own hosts: ``127.0.0.1:8000``,
-``localhost``, ``testserver``) gives no signal at all. Hostname lookups are cached in process
-(bounded LRU, negative answers included) and cleared by the routing listener on every
-``store_hostnames`` change, or at once by the process that made the change.
+guess. A ``Host`` that is not a verified store hostname (a pending claim, the platform's own
+hosts: ``127.0.0.1:8000``, ``localhost``, ``testserver``) gives no signal at all. Hostname
+lookups are cached in process (bounded LRU, negative answers included) and cleared by the
+routing listener on every ``store_hostnames`` change, or at once by the process that made
+the change.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storefleet.control.hostnames.models import StoreHostname
+from storefleet.control.hostnames.models import VERIFIED, StoreHostname
 from storefleet.control.hostnames.service import normalize_hostname
 from storefleet.errors import AuthenticationFailed, BadRequest, DomainError, Locked, NotFound
 from storefleet.security.tokens import TokenClaims, TokenError
@@ -128,7 +129,9 @@ class StoreResolver:
         if hostname is not None:
             async with self.control_sessions() as s:
                 found = await s.scalar(
-                    select(StoreHostname.store_id).where(StoreHostname.hostname == hostname)
+                    select(StoreHostname.store_id).where(
+                        StoreHostname.hostname == hostname, StoreHostname.status == VERIFIED
+                    )
                 )
         if generation == self._generation:
             remember(self._hosts, key, found, self.max_hosts)
@@ -141,7 +144,9 @@ class StoreResolver:
         async with self.control_sessions() as s:
             found = await s.scalar(
                 select(StoreHostname.hostname).where(
-                    StoreHostname.store_id == store_id, StoreHostname.is_primary
+                    StoreHostname.store_id == store_id,
+                    StoreHostname.is_primary,
+                    StoreHostname.status == VERIFIED,
                 )
             )
         if generation == self._generation:

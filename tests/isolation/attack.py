@@ -129,6 +129,8 @@ def store_routes(store_id: str, victim: Side, other_placement: str) -> list[tupl
         ),
         ("GET", f"{base}/hostnames", None),
         ("POST", f"{base}/hostnames", {"hostname": f"{unique_name('t')}.evil.example"}),
+        ("POST", f"{base}/hostnames/{victim.hostname_id}/verify", None),
+        ("PATCH", f"{base}/hostnames/{victim.hostname_id}", {"primary": True}),
         ("DELETE", f"{base}/hostnames/{victim.hostname_id}", None),
         ("GET", f"{base}/profile", None),
         ("PATCH", f"{base}/profile", {"description": "Taken over", "published": False}),

@@ -64,8 +64,8 @@ def error_fields(response: httpx.Response) -> list[str]:
 def test_hostnames_are_normalized(client: TestClient, stores: Stores) -> None:
     store = stores.create("pool")
     label = unique_name("n").replace("_", "-")
-    created = add_host(client, store, f"Shop.{label}.COM:8080")
-    assert created["hostname"] == f"shop.{label}.com"
+    created = add_host(client, store, f"Shop.{label}.Example.COM:8080")
+    assert created["hostname"] == f"shop.{label}.example.com"
     assert created["is_primary"] is True
     idna = add_host(client, store, f"bücher.{label}.example")
     assert idna["hostname"] == f"xn--bcher-kva.{label}.example"
@@ -78,10 +78,14 @@ def test_hostnames_are_normalized(client: TestClient, stores: Stores) -> None:
         assert error_fields(response) == ["hostname"]
     listed = client.get(hostnames_url(store), headers=store["headers"]).json()["items"]
     assert [h["hostname"] for h in listed] == [
-        f"shop.{label}.com",
+        f"shop.{label}.example.com",
         f"xn--bcher-kva.{label}.example",
     ]
-    assert set(listed[0]) == {"id", "hostname", "is_primary", "created_at"}
+    assert set(listed[0]) == {
+        "id", "hostname", "is_primary", "status", "verified_at", "last_checked_at",
+        "last_error", "verification", "created_at",
+    }  # fmt: skip
+    assert listed[0]["status"] == "verified"  # a test domain, verified at once in tests
 
 
 def test_hostname_unique_platform_wide(client: TestClient, stores: Stores) -> None:

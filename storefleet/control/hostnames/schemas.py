@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
@@ -16,10 +16,30 @@ class HostnameCreate(BaseModel):
     primary: bool = False
 
 
+class HostnameUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    primary: Literal[True]
+
+
+class DnsRecord(BaseModel):
+    """The record that proves control of a pending hostname."""
+
+    type: Literal["TXT"] = "TXT"
+    name: str
+    value: str
+
+
 class HostnameOut(BaseModel):
     id: uuid.UUID
     hostname: str
     is_primary: bool
+    status: Literal["pending", "verified"]
+    verified_at: datetime | None = None
+    last_checked_at: datetime | None = None
+    last_error: str | None = None
+    # Present while pending: create it, then POST .../verify.
+    verification: DnsRecord | None = None
     created_at: datetime | None = None
 
 

@@ -55,7 +55,8 @@ async def create_store(body: StoreCreate, caller: CurrentCaller, runtime: Runtim
             max_stores=settings.max_stores_per_account,
         )
         if body.hostname:
-            await hostnames.add_hostname(session, store.id, body.hostname, primary=True)
+            # Primary as soon as it is verified (at once for a test domain in development).
+            await hostnames.add_hostname(session, store.id, body.hostname, settings=settings)
         store_id = store.id
     try:
         await runtime.provisioner.provision(store_id)
