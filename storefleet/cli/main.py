@@ -13,6 +13,7 @@ from storefleet.cli.common import cli_console
 from storefleet.cli.common import migrated_control_url as _migrated_control_url
 from storefleet.cli.common import with_runtime as _with_runtime
 from storefleet.cli.credits import credits_app
+from storefleet.cli.keys import keys_app
 from storefleet.cli.servers import servers_app
 from storefleet.cli.stores import stores_app
 from storefleet.cli.tenants import tenants_app
@@ -21,7 +22,6 @@ from storefleet.config import Settings, get_settings
 
 app = typer.Typer(help="storefleet: multi-tenant commerce platform", no_args_is_help=True)
 db_app = typer.Typer(help="Control-plane database migrations", no_args_is_help=True)
-keys_app = typer.Typer(help="Encryption and signing keys", no_args_is_help=True)
 accounts_app = typer.Typer(help="Platform accounts", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
@@ -98,73 +98,6 @@ def db_status() -> None:
     console.print(f"current: {status.current or '-'}\nhead:    {status.head}\n{state}")
     if not status.at_head:
         raise typer.Exit(1)
-
-
-@keys_app.command("list")
-def keys_list() -> None:
-    """List key ids (never the keys), the active one first."""
-    from storefleet.security import keystore
-
-    material = keystore.load_or_create(get_settings().home)
-    table = Table("kind", "key id", "active")
-    for i, key in enumerate(material.keyring_keys):
-        table.add_row("keyring", key.id, "yes" if i == 0 else "")
-    for i, (kid, _) in enumerate(material.jwt_keys):
-        table.add_row("jwt", kid, "yes" if i == 0 else "")
-    console.print(table)
-
-
-@keys_app.command("generate")
-def keys_generate() -> None:
-    """Add a new encryption key and make it the active one (then run ``keys rotate``)."""
-    from storefleet.security import keystore
-
-    key = keystore.add_keyring_key(get_settings().home)
-    console.print(f"new active key [bold]{key.id}[/bold]; run `storefleet keys rotate` next")
-
-
-@keys_app.command("rotate")
-def keys_rotate() -> None:
-    """Re-encrypt every stored secret under the active key; safe while serving."""
-    from storefleet.control.secrets.service import count_by_key_id, rotate_all
-    from storefleet.runtime import Runtime
-
-    async def work(runtime: Runtime) -> None:
-        for _ in range(5):
-            report = await rotate_all(runtime.control_engine, runtime.keyring)
-            if not report.raced:
-                break
-        counts = await count_by_key_id(runtime.control_engine)
-        console.print(
-            f"re-encrypted {report.rewritten}, already current {report.already_current}; "
-            f"secrets per key: {dict(counts) or '{}'}"
-        )
-
-    _with_runtime(get_settings(), work)
-
-
-@keys_app.command("remove")
-def keys_remove(key_id: str) -> None:
-    """Remove an old encryption key once no stored secret uses it."""
-    from storefleet.control.secrets.service import count_by_key_id
-    from storefleet.runtime import Runtime
-    from storefleet.security import keystore
-
-    settings = get_settings()
-
-    async def work(runtime: Runtime) -> int:
-        return (await count_by_key_id(runtime.control_engine)).get(key_id, 0)
-
-    in_use = _with_runtime(settings, work)
-    if in_use:
-        console.print(f"[red]{in_use} secrets still use {key_id}; run `keys rotate` first[/red]")
-        raise typer.Exit(1)
-    try:
-        keystore.remove_keyring_key(settings.home, key_id)
-    except Exception as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
-    console.print(f"removed key {key_id}")
 
 
 @accounts_app.command("create")

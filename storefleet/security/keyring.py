@@ -145,7 +145,7 @@ class Keyring:
         return [k.id for k in self._state[0]]
 
     def encrypt(self, plaintext: bytes, associated_data: bytes) -> bytes:
-        key = self.active
+        key = self._current_active()
         header = _header(key.id)
         nonce = os.urandom(NONCE_SIZE)
         ciphertext = AESGCM(key.secret).encrypt(nonce, bytes(plaintext), header + associated_data)
@@ -177,6 +177,23 @@ class Keyring:
 
     def needs_rotation(self, blob: bytes) -> bool:
         return self.key_id_of(blob) != self.active.id
+
+    def _current_active(self) -> Key:
+        """The key the key source calls active now, reloaded before every encryption.
+
+        A running server thus writes under a key that another process (``keys generate``)
+        made active, without a restart, so ``keys rotate`` followed by ``keys remove``
+        cannot strand a secret written meanwhile under the retired key. Encryption is rare
+        (secrets are written, not read, on request paths), so the reload is affordable.
+        """
+        if self._reload is not None:
+            try:
+                keys = self._validated(self._reload())
+            except Exception:
+                return self.active
+            if keys != self._state[0]:
+                self._state = self._index(keys)
+        return self.active
 
     def _lookup(self, key_id: str) -> Key | None:
         """Find a key, reloading once so keys added by another process are picked up."""

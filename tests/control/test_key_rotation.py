@@ -117,3 +117,25 @@ def test_ciphertext_copied_to_another_row_does_not_decrypt(
                 await secrets.get_platform_secret(s, runtime.keyring, "row.b")
 
     _run(read, tmp_path, control_db)
+
+
+def test_a_running_process_encrypts_under_a_key_another_process_generated(
+    cli_env: Path, control_db: URL, control_conn: psycopg.Connection
+) -> None:
+    """Else it would keep writing under a key that ``keys remove`` may already have dropped."""
+
+    async def generate_then_write(runtime: Runtime) -> tuple[str, str]:
+        before = runtime.keyring.active.id
+        generated = CliRunner().invoke(cli, ["keys", "generate"])
+        assert generated.exit_code == 0, generated.output
+        async with runtime.control_sessions() as s, s.begin():
+            await secrets.put_platform_secret(s, runtime.keyring, "after.generate", "v")
+        return before, runtime.keyring.active.id
+
+    before, after = _run(generate_then_write, cli_env, control_db)
+    new = json.loads((cli_env / "keys.json").read_text())["keyring"][0]["id"]
+    assert before != new and after == new
+    row = control_conn.execute(
+        "SELECT ciphertext FROM platform_secrets WHERE name = 'after.generate'"
+    ).fetchone()
+    assert row is not None and Keyring.key_id_of(bytes(row[0])) == new

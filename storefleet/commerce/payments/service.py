@@ -3,8 +3,8 @@
 A method's secret (a Stripe secret key, say) is encrypted with the keyring, bound by its
 associated data to the store and the method row, so a blob copied to another row or store
 does not decrypt. It is never returned or logged; responses only say ``has_secret``.
-Key rotation (``storefleet keys rotate``) covers control-plane tables only for now; tenant
-columns such as this one are re-encrypted when the secret is next written.
+The column is registered for key rotation: ``storefleet keys rotate`` re-encrypts it in
+every store's own tenant session, and ``keys remove`` counts it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.payments.models import PaymentMethod, PaymentTransaction
+from storefleet.control.secrets.registry import TenantEncryptedColumn, register_encrypted_column
 from storefleet.db.ids import uuid7
 from storefleet.errors import Conflict, InvalidInput, NotFound
 from storefleet.security.keyring import Keyring
@@ -27,6 +28,11 @@ NEEDS_SECRET = ("stripe",)
 
 def secret_aad(store_id: uuid.UUID, method_id: uuid.UUID) -> str:
     return f"payment_methods:{store_id}:{method_id}"
+
+
+register_encrypted_column(
+    TenantEncryptedColumn("payment_methods", "id", "secret_ciphertext", secret_aad)
+)
 
 
 def decrypt_secret(keyring: Keyring, method: PaymentMethod) -> str | None:
