@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = 7 * 24 * 3600
     max_body_bytes: int = 1_048_576
 
+    # A customer's email verification token is good for this long (single use).
+    customer_verification_ttl_seconds: int = Field(default=3600, gt=0)
+
     login_max_failures: int = 5
     login_failure_window_seconds: int = 300
 

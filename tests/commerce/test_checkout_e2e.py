@@ -219,14 +219,22 @@ class Shop:
         )
 
     def register(self) -> tuple[dict[str, str], str]:
+        """A new customer account, signed in (sign-up itself hands out no token)."""
         email = f"{unique_name('buyer')}@example.com"
-        body = ok(
+        ok(
             self.http.post(
                 "/api/storefront/customers/register",
                 headers=self.front,
                 json={"email": email, "password": PASSWORD, "first_name": "Reg"},
             ),
             201,
+        )
+        body = ok(
+            self.http.post(
+                "/api/storefront/customers/login",
+                headers=self.front,
+                json={"email": email, "password": PASSWORD},
+            )
         )
         return bearer(body["token"]), str(body["customer"]["id"])
 

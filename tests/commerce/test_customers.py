@@ -1,21 +1,25 @@
-"""Customers (admin), addresses, and storefront customer accounts, in every placement."""
+"""Customers and addresses through the admin API, in every placement; the helpers that the
+storefront account tests (``test_customer_accounts``) and the attack suite share."""
 
 from __future__ import annotations
 
 import functools
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 
 from storefleet.commerce.customers import service as customers
 from storefleet.commerce.customers.models import CustomerAddress
+from storefleet.commerce.orders.checkout import next_order_number
 from storefleet.commerce.orders.models import Order
+from storefleet.commerce.users.models import TenantUser
 from storefleet.runtime import Runtime
 from tests.conftest import PLACEMENTS, Stores, bearer
 from tests.pgserver import unique_name
@@ -24,6 +28,9 @@ T = TypeVar("T")
 Shop = dict[str, Any]
 PROBLEM = "application/problem+json"
 CUSTOMER_PASSWORD = "Cust0mer-Secret!"
+ACCOUNT = "/api/storefront/customers"
+SIGN_UP = f"{ACCOUNT}/register"
+NOTICES = "storefleet.commerce.customers.notices"
 ADDRESS = {"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}
 
 
@@ -69,18 +76,91 @@ def create_customer(client: TestClient, store: Shop, **body: Any) -> dict[str, A
     return created
 
 
+def sign_up(client: TestClient, store: Shop, **body: Any) -> httpx.Response:
+    body.setdefault("email", email("acct"))
+    body.setdefault("password", CUSTOMER_PASSWORD)
+    return client.post(SIGN_UP, headers=storefront(store), json=body)
+
+
+def login(client: TestClient, store: Shop, address: str, password: str) -> httpx.Response:
+    return client.post(
+        f"{ACCOUNT}/login", headers=storefront(store), json={"email": address, "password": password}
+    )
+
+
 def register(client: TestClient, store: Shop, **body: Any) -> dict[str, Any]:
+    """A new (unverified) account, signed in: ``{token, customer, email}``."""
     body.setdefault("email", email("acct"))
     body.setdefault("password", CUSTOMER_PASSWORD)
     body.setdefault("first_name", "Ada")
     body.setdefault("last_name", "Lovelace")
-    response = client.post(
-        "/api/storefront/customers/register", headers=storefront(store), json=body
-    )
+    response = sign_up(client, store, **body)
     assert response.status_code == 201, response.text
-    data: dict[str, Any] = response.json()
+    signed_in = login(client, store, body["email"], body["password"])
+    assert signed_in.status_code == 200, signed_in.text
+    data: dict[str, Any] = signed_in.json()
     data["email"] = body["email"]
     return data
+
+
+def issued_tokens(caplog: pytest.LogCaptureFixture, address: str) -> list[str]:
+    """Verification tokens ``notices`` logged for ``address`` (test env), oldest first."""
+    return [
+        r.verification_token
+        for r in caplog.records
+        if r.name == NOTICES and getattr(r, "email", None) == address
+        if hasattr(r, "verification_token")
+    ]
+
+
+def verify(client: TestClient, store: Shop, token: str, password: str) -> httpx.Response:
+    return client.post(
+        f"{ACCOUNT}/verify-email",
+        headers=storefront(store),
+        json={"token": token, "password": password},
+    )
+
+
+def expire_token(client: TestClient, store: Shop, address: str) -> None:
+    async def run() -> None:
+        async with runtime_of(client).tenancy.session(uuid.UUID(store["id"])) as s:
+            await s.execute(
+                update(TenantUser)
+                .where(func.lower(TenantUser.email) == address.lower())
+                .values(email_verification_expires=datetime.now(UTC) - timedelta(seconds=1))
+            )
+
+    call(client, run)
+
+
+def guest_order(
+    client: TestClient, store: Shop, address: str, customer_id: str | None = None, **guest: Any
+) -> tuple[str, str]:
+    """A checkout's rows: the guest customer (or ``customer_id``'s) and one order;
+    (customer id, order id)."""
+
+    async def run() -> tuple[str, str]:
+        store_id = uuid.UUID(store["id"])
+        async with runtime_of(client).tenancy.session(store_id) as s:
+            if customer_id is None:
+                found = await customers.find_or_create_guest(s, store_id, address, **guest)
+            else:
+                found = await customers.get_customer(s, uuid.UUID(customer_id))
+            order = Order(
+                store_id=store_id,
+                number=await next_order_number(s, store_id),
+                currency="USD",
+                subtotal=1000,
+                total=1190,
+                customer_id=found.id,
+                email=address,
+                placed_at=datetime.now(UTC),
+            )
+            s.add(order)
+            await s.flush()
+            return str(found.id), str(order.id)
+
+    return call(client, run)
 
 
 @pytest.fixture(autouse=True)
@@ -252,218 +332,3 @@ def test_address_defaults_are_single_and_switchable(client: TestClient, shop: Sh
     problem(client.delete(f"{other_url}/{first.json()['id']}", headers=h), 404)
     assert client.delete(f"{url}/{first.json()['id']}", headers=h).status_code == 204
     assert len(client.get(url, headers=h).json()["items"]) == 1
-
-
-# -- storefront accounts -------------------------------------------------------------------
-
-
-def test_register_login_me_and_logout(client: TestClient, shop: Shop) -> None:
-    account = register(client, shop, accepts_marketing=True)
-    token = account["token"]
-    assert account["customer"]["email"] == account["email"]
-    assert set(account["customer"]) == {
-        "id", "email", "first_name", "last_name", "phone", "accepts_marketing", "created_at",
-    }  # fmt: skip
-    base = "/api/storefront/customers"
-    me = client.get(f"{base}/me", headers=storefront(shop, token))
-    assert me.status_code == 200 and me.json()["accepts_marketing"] is True
-    # Duplicates (any letter case) and weak passwords are refused.
-    dup = client.post(
-        f"{base}/register",
-        headers=storefront(shop),
-        json={"email": account["email"].upper(), "password": CUSTOMER_PASSWORD},
-    )
-    problem(dup, 409, "email")
-    weak = client.post(
-        f"{base}/register",
-        headers=storefront(shop),
-        json={"email": email(), "password": "short"},
-    )
-    problem(weak, 422, "password")
-    # Staff and owner emails are taken too (one users table per store).
-    taken = client.post(
-        f"{base}/register",
-        headers=storefront(shop),
-        json={"email": shop["owner"]["user"]["email"], "password": CUSTOMER_PASSWORD},
-    )
-    problem(taken, 409, "email")
-
-    # Login: wrong password and unknown email fail alike.
-    wrong = client.post(
-        f"{base}/login",
-        headers=storefront(shop),
-        json={"email": account["email"], "password": "Wrong-Passw0rd!"},
-    )
-    unknown = client.post(
-        f"{base}/login",
-        headers=storefront(shop),
-        json={"email": email(), "password": CUSTOMER_PASSWORD},
-    )
-    assert problem(wrong, 401)["detail"] == problem(unknown, 401)["detail"]
-    login = client.post(
-        f"{base}/login",
-        headers=storefront(shop),
-        json={"email": account["email"].upper(), "password": CUSTOMER_PASSWORD},
-    )
-    assert login.status_code == 200, login.text
-    second_token = login.json()["token"]
-    assert login.json()["customer"]["id"] == account["customer"]["id"]
-
-    patched = client.patch(
-        f"{base}/me",
-        headers=storefront(shop, token),
-        json={"first_name": "Augusta", "phone": "+44 20 7946 0000", "accepts_marketing": False},
-    )
-    assert patched.status_code == 200, patched.text
-    assert patched.json()["first_name"] == "Augusta"
-    assert patched.json()["accepts_marketing"] is False
-    problem(
-        client.patch(f"{base}/me", headers=storefront(shop, token), json={"email": "x@y.z"}), 422
-    )
-    admin_view = client.get(
-        customers_url(shop, f"/{account['customer']['id']}"), headers=shop["headers"]
-    ).json()
-    assert admin_view["first_name"] == "Augusta" and admin_view["has_account"] is True
-
-    # Own addresses.
-    addresses = f"{base}/me/addresses"
-    created = client.post(addresses, headers=storefront(shop, token), json=ADDRESS)
-    assert created.status_code == 201, created.text
-    assert created.json()["is_default_shipping"] is True
-    problem(
-        client.post(addresses, headers=storefront(shop, token), json={**ADDRESS, "country": "X"}),
-        422,
-        "country",
-    )
-    patched_address = client.patch(
-        f"{addresses}/{created.json()['id']}",
-        headers=storefront(shop, token),
-        json={"line2": "Hinterhaus"},
-    )
-    assert patched_address.json()["line2"] == "Hinterhaus"
-    assert [
-        a["id"] for a in client.get(addresses, headers=storefront(shop, token)).json()["items"]
-    ] == [created.json()["id"]]
-    # Another customer's address is not reachable through /me.
-    other = register(client, shop)
-    problem(
-        client.patch(
-            f"{addresses}/{created.json()['id']}",
-            headers=storefront(shop, other["token"]),
-            json={"city": "Evil"},
-        ),
-        404,
-    )
-    problem(
-        client.delete(
-            f"{addresses}/{created.json()['id']}", headers=storefront(shop, other["token"])
-        ),
-        404,
-    )
-    assert (
-        client.delete(
-            f"{addresses}/{created.json()['id']}", headers=storefront(shop, token)
-        ).status_code
-        == 204
-    )
-
-    # Logout revokes exactly this token.
-    assert client.post(f"{base}/logout", headers=storefront(shop, token)).status_code == 204
-    problem(client.get(f"{base}/me", headers=storefront(shop, token)), 401)
-    assert client.get(f"{base}/me", headers=storefront(shop, second_token)).status_code == 200
-    problem(client.get(f"{base}/me", headers=storefront(shop)), 401)
-
-
-def test_own_orders_lists_only_this_customers_orders(client: TestClient, shop: Shop) -> None:
-    mine = register(client, shop)
-    theirs = register(client, shop)
-    base = "/api/storefront/customers/me/orders"
-    empty = client.get(base, headers=storefront(shop, mine["token"]))
-    assert empty.status_code == 200 and empty.json()["items"] == []
-
-    async def insert_orders() -> None:
-        store_id = uuid.UUID(shop["id"])
-        async with runtime_of(client).tenancy.session(store_id) as s:
-            for number, customer in ((101, mine), (102, theirs), (103, mine)):
-                s.add(
-                    Order(
-                        store_id=store_id,
-                        number=number + 1000 * PLACEMENTS.index(shop["placement"]),
-                        currency="USD",
-                        subtotal=1000,
-                        total=1190 + number,
-                        customer_id=uuid.UUID(customer["customer"]["id"]),
-                        email=customer["email"],
-                        placed_at=datetime.now(UTC),
-                    )
-                )
-
-    call(client, insert_orders)
-    listed = client.get(base, headers=storefront(shop, mine["token"]), params={"limit": 1})
-    assert listed.status_code == 200, listed.text
-    body = listed.json()
-    assert body["total"] == 2 and len(body["items"]) == 1
-    everything = client.get(base, headers=storefront(shop, mine["token"])).json()["items"]
-    assert sorted(o["total"] for o in everything) == [1291, 1293]
-    assert set(everything[0]) == {
-        "id", "number", "status", "payment_status", "fulfillment_status", "currency", "total",
-        "placed_at",
-    }  # fmt: skip
-    assert everything[0]["status"] == "pending" and everything[0]["currency"] == "USD"
-
-
-def test_guest_is_upgraded_on_register_and_deleted_customer_loses_access(
-    client: TestClient, shop: Shop
-) -> None:
-    address = email("guest")
-
-    async def guests() -> tuple[uuid.UUID, uuid.UUID]:
-        store_id = uuid.UUID(shop["id"])
-        async with runtime_of(client).tenancy.session(store_id) as s:
-            one = await customers.find_or_create_guest(s, store_id, address, "Gus")
-            two = await customers.find_or_create_guest(s, store_id, address.upper())
-            return one.id, two.id
-
-    first, second = call(client, guests)
-    assert first == second
-    admin = client.get(customers_url(shop, f"/{first}"), headers=shop["headers"]).json()
-    assert admin["is_guest"] is True and admin["first_name"] == "Gus"
-    account = register(client, shop, email=address, first_name="Gustav")
-    assert account["customer"]["id"] == str(first)
-    admin = client.get(customers_url(shop, f"/{first}"), headers=shop["headers"]).json()
-    assert admin["is_guest"] is False and admin["has_account"] is True
-    assert admin["first_name"] == "Gustav"
-
-    async def lookup() -> uuid.UUID | None:
-        async with runtime_of(client).tenancy.session(uuid.UUID(shop["id"]), write=False) as s:
-            user = await customers.find_user_by_email(s, address)
-            assert user is not None and user.role == "customer"
-            found = await customers.get_customer_for_user(s, user.id)
-            return found.id if found else None
-
-    assert call(client, lookup) == first
-    # Staff delete the customer: the token stops working and sign-in fails.
-    me = "/api/storefront/customers/me"
-    assert client.get(me, headers=storefront(shop, account["token"])).status_code == 200
-    assert (
-        client.delete(customers_url(shop, f"/{first}"), headers=shop["headers"]).status_code == 204
-    )
-    problem(client.get(me, headers=storefront(shop, account["token"])), 401)
-    login = client.post(
-        "/api/storefront/customers/login",
-        headers=storefront(shop),
-        json={"email": address, "password": CUSTOMER_PASSWORD},
-    )
-    problem(login, 401)
-    assert call(client, lookup) is None
-
-
-def test_customer_token_is_not_an_admin_token(client: TestClient, shop: Shop) -> None:
-    account = register(client, shop)
-    for url in (customers_url(shop), f"/api/stores/{shop['id']}/tax-classes"):
-        response = client.get(url, headers=bearer(account["token"]))
-        assert response.status_code in (403, 404), response.text
-        assert "items" not in response.json()
-    # An owner's token is not a customer token either.
-    owner = storefront(shop) | shop["headers"]
-    problem(client.get("/api/storefront/customers/me", headers=owner), 401)

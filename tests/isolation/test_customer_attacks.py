@@ -3,31 +3,48 @@
 Every admin customer route with B's ids (under A's path, or B's path itself) answers 404;
 a customer token of A on B's storefront is refused (400: Host / X-Store-Id and the token's
 store disagree) without B's data; B's rows are unchanged afterwards.
+
+Pre-hijacking: signing up with a guest's email shows none of the guest's orders or addresses
+until the email is verified, by the address's owner, who then takes the account over; the
+sign-up answer never tells whether an email is known to the store.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.commerce.test_checkout_e2e import Shop as Storefront
+from tests.commerce.test_checkout_e2e import ok
 from tests.commerce.test_customers import (
     ADDRESS,
     CUSTOMER_PASSWORD,
+    NOTICES,
     create_customer,
     customers_url,
     email,
+    expire_token,
+    guest_order,
+    issued_tokens,
+    login,
+    problem,
     register,
     runtime_of,
+    sign_up,
     storefront,
+    verify,
 )
 from tests.conftest import PLACEMENTS, Stores, bearer
 from tests.pgserver import unique_name
 
 Shop = dict[str, Any]
 STAFF_PASSWORD = "Staff-Passw0rd!x"
+ATTACKER_PASSWORD = "Mall0ry-Knows-It!"
+OWNER_PASSWORD = "Real-0wner-Secret!"
 ME = "/api/storefront/customers/me"
 
 
@@ -212,3 +229,128 @@ def test_customer_token_of_a_on_store_b(client: TestClient, world: dict[str, Any
     )
     assert login.status_code == 401, login.text
     assert snapshot(client, w) == before
+
+
+def guest_checkout(client: TestClient, store: Shop, address: str) -> tuple[str, str]:
+    """A real guest checkout in ``store``: (order id, guest customer id)."""
+    front = Storefront(client, store)
+    front.tax_class("standard", 1900, default=True)
+    front.payment_method()
+    method = front.shipping({"USD": 500})
+    variant = front.product("Thing", {"USD": 1000})
+    cart = front.cart()
+    front.add(cart, variant, 1)
+    front.ready(cart, address, method)
+    order = ok(front.checkout(cart), 201)
+    return str(order["id"]), str(order["customer_id"])
+
+
+def own(client: TestClient, store: Shop, token: str, suffix: str) -> Any:
+    response = client.get(f"{ME}{suffix}", headers=storefront(store, token))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_signing_up_with_a_guests_email_shows_nothing_until_the_owner_verifies(
+    client: TestClient, world: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=NOTICES)
+    runtime_of(client).login_throttle.clear()
+    store, other = world["a"], world["b"]
+    victim = email("victim")
+    guest_order_id, guest_id = guest_checkout(client, store, victim)
+    kept = client.post(
+        customers_url(store, f"/{guest_id}/addresses"), headers=store["headers"], json=ADDRESS
+    )
+    assert kept.status_code == 201, kept.text
+
+    # The attacker signs up with the guest's email first, and signs in.
+    taken = sign_up(client, store, email=victim, password=ATTACKER_PASSWORD, first_name="Mal")
+    assert taken.status_code == 201, taken.text
+    signed_in = login(client, store, victim, ATTACKER_PASSWORD)
+    assert signed_in.status_code == 200, signed_in.text
+    attacker = signed_in.json()["token"]
+
+    def sees_nothing_of_the_guest() -> None:
+        orders = own(client, store, attacker, "/orders")
+        assert orders["total"] == 0 and orders["items"] == []
+        assert own(client, store, attacker, "/addresses")["items"] == []
+        me = own(client, store, attacker, "")
+        assert me["email_verified"] is False and me["first_name"] == "Mal"
+        assert (
+            guest_order_id
+            not in client.get(f"{ME}/orders", headers=storefront(store, attacker)).text
+        )
+
+    sees_nothing_of_the_guest()
+    assert "token" not in taken.json()  # sign-up signs no one in
+    assert signed_in.json()["customer"]["id"] != guest_id
+    # Wrong tokens, the right token on another store, an expired token: nothing joins.
+    [first] = issued_tokens(caplog, victim)
+    problem(verify(client, store, "W" * 43, ATTACKER_PASSWORD), 400, "token")
+    problem(verify(client, other, first, ATTACKER_PASSWORD), 400, "token")
+    expire_token(client, store, victim)
+    problem(verify(client, store, first, ATTACKER_PASSWORD), 400, "token")
+    sees_nothing_of_the_guest()
+
+    # The real owner signs up later: the same answer, and a fresh link to the address.
+    again = sign_up(client, store, email=victim, password=OWNER_PASSWORD)
+    assert again.status_code == 201 and again.json() == taken.json()
+    sees_nothing_of_the_guest()
+    [_, link] = issued_tokens(caplog, victim)
+    verified = verify(client, store, link, OWNER_PASSWORD)
+    assert verified.status_code == 200, verified.text
+    owner = verified.json()["token"]
+    # Positive control: the owner sees the guest's order and address.
+    assert [o["id"] for o in own(client, store, owner, "/orders")["items"]] == [guest_order_id]
+    assert [a["id"] for a in own(client, store, owner, "/addresses")["items"]] == [
+        kept.json()["id"]
+    ]
+    # The link works once; the attacker's session and password are gone.
+    problem(verify(client, store, link, ATTACKER_PASSWORD), 400, "token")
+    problem(client.get(ME, headers=storefront(store, attacker)), 401)
+    problem(login(client, store, victim, ATTACKER_PASSWORD), 401)
+    assert login(client, store, victim, OWNER_PASSWORD).status_code == 200
+    assert own(client, store, owner, "")["email_verified"] is True
+
+
+def test_sign_up_answer_does_not_tell_whether_an_email_is_known(
+    client: TestClient, world: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=NOTICES)
+    runtime_of(client).login_throttle.clear()
+    store = world["a"]
+    new = sign_up(client, store, email=email("new"), password=ATTACKER_PASSWORD)
+    assert new.status_code == 201, new.text
+    shape = {k: v for k, v in new.json().items() if k != "email"}
+
+    def answers_like_a_new_email(case: str, address: str) -> None:
+        answer = sign_up(client, store, email=address, password=ATTACKER_PASSWORD)
+        assert answer.status_code == new.status_code, (case, answer.text)
+        assert answer.headers["content-type"] == new.headers["content-type"], case
+        assert set(answer.json()) == set(new.json()), case
+        assert {k: v for k, v in answer.json().items() if k != "email"} == shape, case
+
+    guest = email("guest")
+    guest_order(client, store, guest)
+    for case, address in {
+        "unverified account": world["a_account"]["email"],
+        "guest": guest,
+        "owner": store["owner"]["user"]["email"],
+        "staff-entered customer": world["a_customer"]["email"],
+    }.items():
+        answers_like_a_new_email(case, address)
+    problem(login(client, store, store["owner"]["user"]["email"], ATTACKER_PASSWORD), 401)
+
+    verified_email = email("verified")
+    assert sign_up(client, store, email=verified_email).status_code == 201
+    [link] = issued_tokens(caplog, verified_email)
+    session = verify(client, store, link, OWNER_PASSWORD)
+    assert session.status_code == 200, session.text
+    answers_like_a_new_email("verified account", verified_email)
+    # Nothing changed for the verified account: its session and password still work, the
+    # sign-up's password does not, and no link was issued for it.
+    assert own(client, store, session.json()["token"], "")["email_verified"] is True
+    assert login(client, store, verified_email, OWNER_PASSWORD).status_code == 200
+    problem(login(client, store, verified_email, ATTACKER_PASSWORD), 401)
+    assert issued_tokens(caplog, verified_email) == [link]

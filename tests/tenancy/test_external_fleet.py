@@ -188,7 +188,14 @@ def test_reconnecting_upgrades_a_schema_left_behind(
     sid = store["id"]
     connect_and_leave(client, store, owner_db, "schema")
     with psycopg.connect(owner_db.url(), autocommit=True) as conn:
-        # as if the fleet had moved on while the schema lay here: undo t0003 by hand
+        # as if the fleet had moved on while the schema lay here: undo t0004, t0003 by hand
+        conn.execute("DROP INDEX tenant.ix_users_email_verification_token")
+        conn.execute("ALTER TABLE tenant.users DROP COLUMN email_verification_expires")
+        conn.execute("DROP INDEX tenant.uq_customers_unlinked_email")
+        conn.execute(
+            "CREATE UNIQUE INDEX uq_customers_account_email ON tenant.customers"
+            " (store_id, lower(email)) WHERE NOT is_guest AND deleted_at IS NULL"
+        )
         conn.execute("DROP TABLE tenant.credit_spending_log, tenant.credit_balance_cache")
         conn.execute("UPDATE tenant.alembic_version SET version_num = 't0002'")
     assert connect(client, store, owner_db) == "owner_role"

@@ -16,12 +16,14 @@ class Customer(TenantTable, TenantBase):
     __tablename__ = "customers"
     __table_args__ = (
         tenant_fk("user_id", "users", nullable=True),
+        # One staff-entered customer per email. Accounts are unique through ``users``; an
+        # unverified account may share its email with a staff-entered one until it is verified.
         Index(
-            "uq_customers_account_email",
+            "uq_customers_unlinked_email",
             "store_id",
             text("lower(email)"),
             unique=True,
-            postgresql_where=text("NOT is_guest AND deleted_at IS NULL"),
+            postgresql_where=text("NOT is_guest AND user_id IS NULL AND deleted_at IS NULL"),
         ),
         Index("ix_customers_email", "store_id", text("lower(email)")),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
@@ -59,9 +59,11 @@ class CustomerOut(BaseModel):
 
 
 class CustomerSelfOut(BaseModel):
-    """What a customer sees of themselves: no internal notes, tags or group."""
+    """What a customer sees of themselves: no internal notes, tags or group.
 
-    model_config = ConfigDict(from_attributes=True)
+    ``email_verified`` false: earlier guest orders with this email are not shown until the
+    link sent to the address is used.
+    """
 
     id: uuid.UUID
     email: str
@@ -69,6 +71,7 @@ class CustomerSelfOut(BaseModel):
     last_name: str
     phone: str | None
     accepts_marketing: bool
+    email_verified: bool
     created_at: datetime
 
 
@@ -128,6 +131,29 @@ class RegisterIn(Strict):
     first_name: PersonName = ""
     last_name: PersonName = ""
     accepts_marketing: bool = False
+
+
+class RegistrationOut(BaseModel):
+    """The one answer to every sign-up, whether or not the email already has an account."""
+
+    email: str
+    status: Literal["verification_pending"] = "verification_pending"
+    detail: str = (
+        "If this email can be registered here, a link to verify it has been sent to it. "
+        "Orders placed earlier with this email appear in the account once it is verified."
+    )
+
+
+VerificationToken = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=16, max_length=128)
+]
+
+
+class VerifyEmailIn(Strict):
+    """The token from the verification link and the password the address's owner chooses."""
+
+    token: VerificationToken
+    password: Password
 
 
 class LoginIn(Strict):

@@ -1,16 +1,15 @@
-"""Customers and their addresses, and customer sign-in identities. No HTTP here.
+"""Customers, guests and their addresses. No HTTP here.
 
 A customer is a ``customers`` row; one with an account is linked to a tenant ``users`` row
-(role ``customer``) that holds the password. Guests (checkout without an account) are
-customers with ``is_guest``; signing up with a guest's email upgrades that row, so the
-guest's earlier orders follow the new account. Argon2 work happens outside transactions.
+(role ``customer``, see ``accounts``). Guests (checkout without an account) are customers
+with ``is_guest``; they join an account with their email only once that email is verified
+(``verification``), never at sign-up.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,33 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.common import AddressIn, sort_order
 from storefleet.commerce.customers.models import Customer, CustomerAddress
-from storefleet.commerce.orders.models import Order
 from storefleet.commerce.users.models import TenantUser
-from storefleet.control.accounts.throttle import LoginThrottle
 from storefleet.db.ids import uuid7
-from storefleet.errors import (
-    AuthenticationFailed,
-    Conflict,
-    InvalidInput,
-    NotFound,
-    ServiceUnavailable,
-)
-from storefleet.security import passwords
-from storefleet.security.tokens import TokenService
-from storefleet.tenancy.placement import StorePlacement
-from storefleet.tenancy.session import Tenancy
+from storefleet.errors import Conflict, InvalidInput, NotFound
 
 CUSTOMER_NOT_FOUND = "Customer not found"
 ADDRESS_NOT_FOUND = "Address not found"
-BAD_CREDENTIALS = "Invalid email or password"
-ACCOUNT_EXISTS = "An account with this email already exists in this store"
 SORTS: dict[str, ColumnElement[Any]] = {
     "name": func.lower(Customer.last_name + " " + Customer.first_name),
     "email": func.lower(Customer.email),
     "created_at": Customer.created_at.expression,
 }
 ADDRESS_FIELDS = tuple(AddressIn.model_fields)
-# Serialises guest creation per store and email, so two checkouts make one guest.
+# Serialises guest creation, sign-up and verification per store and email, so two checkouts
+# make one guest and a verification sees every guest order of its email.
 GUEST_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 7302))")
 
 
@@ -60,8 +46,13 @@ def escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _live() -> Any:
+def live() -> Any:
     return Customer.deleted_at.is_(None)
+
+
+async def lock_email(session: AsyncSession, store_id: uuid.UUID, email: str) -> None:
+    """Hold ``GUEST_LOCK`` for this store and email until the transaction ends."""
+    await session.execute(GUEST_LOCK, {"key": f"{store_id}:{email.strip().lower()}"})
 
 
 # -- published for checkout and orders ---------------------------------------------------
@@ -70,7 +61,7 @@ def _live() -> Any:
 async def get_customer_for_user(session: AsyncSession, user_id: uuid.UUID) -> Customer | None:
     """The live customer behind a tenant user (a signed-in customer), if any."""
     return (
-        await session.execute(select(Customer).where(Customer.user_id == user_id, _live()))
+        await session.execute(select(Customer).where(Customer.user_id == user_id, live()))
     ).scalar_one_or_none()
 
 
@@ -89,14 +80,14 @@ async def find_or_create_guest(
     email = email.strip()
     if not email or "@" not in email:
         raise InvalidInput("a valid email is required", field="email")
-    await session.execute(GUEST_LOCK, {"key": f"{store_id}:{email.lower()}"})
+    await lock_email(session, store_id, email)
     guest = (
         await session.execute(
             select(Customer)
             .where(
                 func.lower(Customer.email) == email.lower(),
                 Customer.is_guest.is_(True),
-                _live(),
+                live(),
             )
             .order_by(Customer.created_at)
             .limit(1)
@@ -138,7 +129,7 @@ async def list_customers(
     offset: int = 0,
 ) -> tuple[list[Customer], int]:
     order = sort_order(sort, SORTS, "-created_at")
-    conditions: list[Any] = [_live()]
+    conditions: list[Any] = [live()]
     if q:
         pattern = f"%{escape_like(q.strip())}%"
         conditions.append(
@@ -169,7 +160,7 @@ async def list_customers(
 async def get_customer(
     session: AsyncSession, customer_id: uuid.UUID, *, for_update: bool = False
 ) -> Customer:
-    stmt = select(Customer).where(Customer.id == customer_id, _live())
+    stmt = select(Customer).where(Customer.id == customer_id, live())
     if for_update:
         stmt = stmt.with_for_update()
     customer = (await session.execute(stmt)).scalar_one_or_none()
@@ -182,7 +173,7 @@ async def _account_email_in_use(
     session: AsyncSession, email: str, *, except_id: uuid.UUID | None = None
 ) -> bool:
     stmt = select(Customer.id).where(
-        func.lower(Customer.email) == email.lower(), Customer.is_guest.is_(False), _live()
+        func.lower(Customer.email) == email.lower(), Customer.is_guest.is_(False), live()
     )
     if except_id is not None:
         stmt = stmt.where(Customer.id != except_id)
@@ -210,6 +201,7 @@ async def update_customer(
     session: AsyncSession, customer_id: uuid.UUID, changes: dict[str, Any]
 ) -> Customer:
     customer = await get_customer(session, customer_id, for_update=True)
+    old_email = customer.email
     for name in ("email", "first_name", "last_name", "accepts_marketing", "notes", "tags"):
         if name in changes and changes[name] is None:
             raise InvalidInput(f"{name} cannot be null", field=name)
@@ -223,10 +215,18 @@ async def update_customer(
     for name, value in changes.items():
         setattr(customer, name, value)
     if customer.user_id is not None and changes.keys() & {"email", "first_name", "last_name"}:
+        synced: dict[str, Any] = {
+            k: changes[k] for k in ("email", "first_name", "last_name") if k in changes
+        }
+        if "email" in changes and changes["email"].lower() != old_email.lower():
+            # A new address is unproven: the pending link was sent to the old one.
+            synced |= {
+                "email_verified": False,
+                "email_verification_token": None,
+                "email_verification_expires": None,
+            }
         await session.execute(
-            update(TenantUser)
-            .where(TenantUser.id == customer.user_id)
-            .values({k: changes[k] for k in ("email", "first_name", "last_name") if k in changes})
+            update(TenantUser).where(TenantUser.id == customer.user_id).values(synced)
         )
     try:
         await session.flush()
@@ -378,172 +378,3 @@ async def delete_address(
     address = await _address(session, customer_id, address_id)
     await session.delete(address)
     await session.flush()
-
-
-# -- customer accounts (storefront) ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    user: TenantUser
-    customer: Customer
-
-
-async def find_user_by_email(session: AsyncSession, email: str) -> TenantUser | None:
-    return (
-        await session.execute(
-            select(TenantUser).where(func.lower(TenantUser.email) == email.strip().lower())
-        )
-    ).scalar_one_or_none()
-
-
-async def register(
-    tenancy: Tenancy,
-    placement: StorePlacement,
-    *,
-    email: str,
-    password: str,
-    first_name: str = "",
-    last_name: str = "",
-    accepts_marketing: bool = False,
-) -> SignedIn:
-    """A customer account: a ``users`` row (role customer) and its ``customers`` row."""
-    email = email.strip()
-    try:
-        passwords.check_strength(password, email=email)
-    except passwords.WeakPasswordError as exc:
-        raise InvalidInput(str(exc), field="password") from None
-    password_hash = await passwords.hash_password(password)
-    store_id = placement.store_id
-    async with tenancy.session(placement) as s:
-        if await find_user_by_email(s, email) is not None:
-            raise Conflict(ACCOUNT_EXISTS, field="email")
-        user = TenantUser(
-            store_id=store_id,
-            email=email,
-            password_hash=password_hash,
-            first_name=first_name,
-            last_name=last_name,
-            role="customer",
-            account_type="customer",
-        )
-        s.add(user)
-        try:
-            await s.flush()
-        except IntegrityError:
-            raise Conflict(ACCOUNT_EXISTS, field="email") from None
-        # An account-less customer with this email (entered by staff, or a guest) is adopted.
-        customer = (
-            await s.execute(
-                select(Customer)
-                .where(
-                    func.lower(Customer.email) == email.lower(),
-                    Customer.user_id.is_(None),
-                    _live(),
-                )
-                .order_by(Customer.is_guest, Customer.created_at)
-                .limit(1)
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
-        if customer is None:
-            customer = Customer(store_id=store_id, email=email, tags=[])
-            s.add(customer)
-        customer.is_guest = False
-        customer.user_id = user.id
-        customer.accepts_marketing = accepts_marketing or bool(customer.accepts_marketing)
-        if first_name:
-            customer.first_name = first_name
-        if last_name:
-            customer.last_name = last_name
-        try:
-            await s.flush()
-        except IntegrityError:
-            raise Conflict(ACCOUNT_EXISTS, field="email") from None
-        await s.refresh(customer)
-        await s.refresh(user)
-        return SignedIn(user, customer)
-
-
-async def authenticate(
-    tenancy: Tenancy,
-    placement: StorePlacement,
-    *,
-    email: str,
-    password: str,
-    throttle: LoginThrottle,
-    client_ip: str | None,
-) -> SignedIn:
-    """Unknown email, wrong password, staff email or closed account: the same 401."""
-    keys = [f"customer:{placement.store_id}:{email.strip().lower()}"]
-    if client_ip:
-        keys.append(f"client:{client_ip}")
-    throttle.check(*keys)
-    async with tenancy.session(placement, write=False) as s:
-        user = await find_user_by_email(s, email)
-        customer = None
-        if user is not None and user.role == "customer":
-            customer = await get_customer_for_user(s, user.id)
-    if user is None or user.password_hash is None or user.role != "customer":
-        await passwords.burn_verify(password)
-        throttle.record_failure(*keys)
-        raise AuthenticationFailed(BAD_CREDENTIALS)
-    ok, new_hash = await passwords.verify_password(user.password_hash, password)
-    if not ok or not user.is_active or customer is None:
-        throttle.record_failure(*keys)
-        raise AuthenticationFailed(BAD_CREDENTIALS)
-    throttle.reset(keys[0])
-    now = datetime.now(UTC)
-    values: dict[str, Any] = {"last_login_at": now}
-    if new_hash:
-        values["password_hash"] = new_hash
-    try:
-        async with tenancy.session(placement) as s:
-            await s.execute(update(TenantUser).where(TenantUser.id == user.id).values(**values))
-    except ServiceUnavailable:
-        pass  # a store being moved still lets customers sign in; only the timestamp waits
-    return SignedIn(user, customer)
-
-
-def issue_customer_token(tokens: TokenService, user: TenantUser) -> str:
-    return tokens.issue(
-        sub=str(user.id),
-        account_type="customer",
-        role="customer",
-        ver=user.token_version,
-        store_id=str(user.store_id),
-    )
-
-
-async def update_self(
-    session: AsyncSession, customer_id: uuid.UUID, changes: dict[str, Any]
-) -> Customer:
-    for name in ("first_name", "last_name", "accepts_marketing"):
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null", field=name)
-    return await update_customer(session, customer_id, changes)
-
-
-async def own_orders(
-    session: AsyncSession, customer_id: uuid.UUID, *, limit: int, offset: int
-) -> tuple[list[Any], int]:
-    """The customer's orders, newest first (only columns the customer may see)."""
-    condition = Order.customer_id == customer_id
-    total = await session.scalar(select(func.count()).select_from(Order).where(condition))
-    rows = await session.execute(
-        select(
-            Order.id,
-            Order.number,
-            Order.status,
-            Order.payment_status,
-            Order.fulfillment_status,
-            Order.currency,
-            Order.total,
-            Order.placed_at,
-        )
-        .where(condition)
-        .order_by(Order.placed_at.desc().nulls_last(), Order.number.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(rows.mappings()), int(total or 0)

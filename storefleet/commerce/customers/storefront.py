@@ -1,4 +1,5 @@
-"""Customer accounts on the storefront: sign-up, sign-in, profile, addresses, own orders.
+"""Customer accounts on the storefront: sign-up, email verification, sign-in, profile,
+addresses, own orders.
 
 Routes live under ``/api/storefront/customers``; the store comes from ``Host`` /
 ``X-Store-Id`` / the token (``StorefrontStore``). ``CurrentCustomer`` authenticates a
@@ -18,6 +19,7 @@ from sqlalchemy import select
 
 from storefleet.api.deps import ClientIP, ControlSession, RuntimeDep, bearer_token
 from storefleet.commerce.common import PageParams, page_params
+from storefleet.commerce.customers import accounts as customer_accounts
 from storefleet.commerce.customers import service
 from storefleet.commerce.customers.models import Customer
 from storefleet.commerce.customers.schemas import (
@@ -31,7 +33,9 @@ from storefleet.commerce.customers.schemas import (
     OwnOrderOut,
     OwnOrderPage,
     RegisterIn,
+    RegistrationOut,
     SelfUpdate,
+    VerifyEmailIn,
 )
 from storefleet.commerce.users.models import TenantUser
 from storefleet.control.accounts import service as accounts
@@ -53,6 +57,7 @@ class CustomerContext:
     user_id: uuid.UUID
     customer_id: uuid.UUID
     email: str
+    email_verified: bool
 
 
 async def current_customer(
@@ -102,32 +107,60 @@ async def current_customer(
         or user.token_version != claims.ver
     ):
         raise AuthenticationFailed(NO_LONGER_VALID)
-    return CustomerContext(placement.store_id, placement, user.id, customer.id, customer.email)
+    return CustomerContext(
+        placement.store_id, placement, user.id, customer.id, customer.email, user.email_verified
+    )
 
 
 CurrentCustomer = Annotated[CustomerContext, Depends(current_customer)]
 
 
-def _auth_out(runtime: RuntimeDep, signed_in: service.SignedIn) -> CustomerAuthOut:
-    return CustomerAuthOut(
-        token=service.issue_customer_token(runtime.tokens, signed_in.user),
-        expires_in=runtime.settings.token_ttl_seconds,
-        customer=CustomerSelfOut.model_validate(signed_in.customer),
+def self_out(customer: Customer, *, email_verified: bool) -> CustomerSelfOut:
+    return CustomerSelfOut(
+        id=customer.id,
+        email=customer.email,
+        first_name=customer.first_name,
+        last_name=customer.last_name,
+        phone=customer.phone,
+        accepts_marketing=customer.accepts_marketing,
+        email_verified=email_verified,
+        created_at=customer.created_at,
     )
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=CustomerAuthOut)
+def _auth_out(runtime: RuntimeDep, signed_in: customer_accounts.SignedIn) -> CustomerAuthOut:
+    return CustomerAuthOut(
+        token=customer_accounts.issue_customer_token(runtime.tokens, signed_in.user),
+        expires_in=runtime.settings.token_ttl_seconds,
+        customer=self_out(signed_in.customer, email_verified=signed_in.user.email_verified),
+    )
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=RegistrationOut)
 async def register(
     body: RegisterIn, placement: StorefrontStore, runtime: RuntimeDep
-) -> CustomerAuthOut:
-    signed_in = await service.register(
+) -> RegistrationOut:
+    """The same 201 whether or not the email is known here; no token (sign in to shop)."""
+    await customer_accounts.register(
         runtime.tenancy,
         placement,
+        runtime.settings,
         email=str(body.email),
         password=body.password,
         first_name=body.first_name,
         last_name=body.last_name,
         accepts_marketing=body.accepts_marketing,
+    )
+    return RegistrationOut(email=str(body.email))
+
+
+@router.post("/verify-email", response_model=CustomerAuthOut)
+async def verify_email(
+    body: VerifyEmailIn, placement: StorefrontStore, runtime: RuntimeDep
+) -> CustomerAuthOut:
+    """Verify with the emailed token and a new password; signed in, earlier sessions ended."""
+    signed_in = await customer_accounts.verify_email(
+        runtime.tenancy, placement, token=body.token, password=body.password
     )
     return _auth_out(runtime, signed_in)
 
@@ -136,7 +169,7 @@ async def register(
 async def login(
     body: LoginIn, placement: StorefrontStore, runtime: RuntimeDep, ip: ClientIP
 ) -> CustomerAuthOut:
-    signed_in = await service.authenticate(
+    signed_in = await customer_accounts.authenticate(
         runtime.tenancy,
         placement,
         email=body.email,
@@ -157,16 +190,17 @@ async def logout(request: Request, ctx: CurrentCustomer, control: ControlSession
 @router.get("/me", response_model=CustomerSelfOut)
 async def me(ctx: CurrentCustomer, runtime: RuntimeDep) -> CustomerSelfOut:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        return CustomerSelfOut.model_validate(await service.get_customer(s, ctx.customer_id))
+        customer = await service.get_customer(s, ctx.customer_id)
+        return self_out(customer, email_verified=ctx.email_verified)
 
 
 @router.patch("/me", response_model=CustomerSelfOut)
 async def update_me(body: SelfUpdate, ctx: CurrentCustomer, runtime: RuntimeDep) -> CustomerSelfOut:
     async with runtime.tenancy.session(ctx.placement) as s:
-        customer = await service.update_self(
+        customer = await customer_accounts.update_self(
             s, ctx.customer_id, body.model_dump(exclude_unset=True)
         )
-        return CustomerSelfOut.model_validate(customer)
+        return self_out(customer, email_verified=ctx.email_verified)
 
 
 @router.get("/me/addresses", response_model=AddressList)
@@ -210,7 +244,7 @@ async def my_orders(
     ctx: CurrentCustomer, runtime: RuntimeDep, page: Annotated[PageParams, Depends(page_params)]
 ) -> OwnOrderPage:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        rows, total = await service.own_orders(
+        rows, total = await customer_accounts.own_orders(
             s, ctx.customer_id, limit=page.limit, offset=page.offset
         )
     return OwnOrderPage(

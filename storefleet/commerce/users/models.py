@@ -22,6 +22,12 @@ class TenantUser(TenantTable, TenantBase):
         CheckConstraint("role IN ('owner', 'admin', 'staff', 'customer')", name="role"),
         CheckConstraint("account_type IN ('agency', 'staff', 'customer')", name="account_type"),
         CheckConstraint("credits >= 0", name="credits"),
+        Index(
+            "ix_users_email_verification_token",
+            "store_id",
+            "email_verification_token",
+            postgresql_where=text("email_verification_token IS NOT NULL"),
+        ),
     )
 
     account_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
@@ -35,9 +41,14 @@ class TenantUser(TenantTable, TenantBase):
     account_type: Mapped[str] = mapped_column(Text, nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     email_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # sha256 (hex) of the customer's pending verification token, never the token itself.
     email_verification_token: Mapped[str | None] = mapped_column(Text)
     password_reset_token: Mapped[str | None] = mapped_column(Text)
     password_reset_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     token_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     credits: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Added by t0004: sorted last, where ALTER TABLE ADD COLUMN puts it.
+    email_verification_expires: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), sort_order=1
+    )
