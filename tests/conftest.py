@@ -72,6 +72,18 @@ def control_db(pg_server: URL, control_template: str) -> Iterator[URL]:
     drop_database(pg_server, url.database)
 
 
+# What tests opt into (the test servers are local and trust their clients), as settings and
+# as the environment of a CLI or server process started by a test.
+TEST_OPT_INS: dict[str, object] = {
+    "allow_private_databases": True,
+    "owner_database_require_auth": "scram-sha-256,none",
+}
+TEST_ENV = {
+    f"STOREFLEET_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+    for k, v in TEST_OPT_INS.items()
+}
+
+
 def make_settings(home: Path, control_db: URL, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "environment": "test",
@@ -83,10 +95,8 @@ def make_settings(home: Path, control_db: URL, **overrides: object) -> Settings:
         # Ledger rows reach tenants when a test delivers them (outbox.deliver_all), not at a
         # moment of the background worker's choosing in the middle of another test's snapshot.
         "credit_outbox_enabled": False,
-        # The test servers are local and trust their clients: both are refused by default
-        # and opted into here (tests/tenancy/test_owner_auth.py checks the defaults).
-        "allow_private_databases": True,
-        "owner_database_require_auth": "scram-sha-256,none",
+        # Refused by default; tests/tenancy/test_owner_connections.py checks the defaults.
+        **TEST_OPT_INS,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
