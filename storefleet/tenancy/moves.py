@@ -39,16 +39,8 @@ from storefleet.db.engine import database_error_text
 from storefleet.db.urls import libpq_conninfo
 from storefleet.errors import Conflict, InvalidInput, NotFound
 from storefleet.tenancy import ddl
-from storefleet.tenancy.copy import (
-    Location,
-    TableStat,
-    clear_store,
-    connect,
-    copy_store,
-    export_store,
-    import_store,
-    read_manifest,
-)
+from storefleet.tenancy.copy import Location, TableStat, clear_store, connect, copy_store
+from storefleet.tenancy.exports import export_store, import_store, read_manifest
 from storefleet.tenancy.external import scrub_password
 from storefleet.tenancy.models import PLACEMENTS, StoreDatabase, StoreMove
 from storefleet.tenancy.placement import StorePlacement
@@ -180,7 +172,10 @@ async def move_store(
         paused_at = time.monotonic()
         lock = await connect(plan.source_loc.admin_url)
         await lock.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
-        await lock.execute("SELECT pg_advisory_lock(hashtextextended(%s, 7301))", (str(store_id),))
+        await lock.execute(
+            "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtextextended(%s, 7301))",
+            (str(store_id),),
+        )
         await _phase(runtime, report, "paused")
         await _fire(fault, "paused", store_id)
 
@@ -543,7 +538,11 @@ async def _retire_store_role(plan: _Plan) -> None:
     database = psycopg.sql.Identifier(ddl.checked_database(plan.source.database))
     async with await connect(plan.source_loc.admin_url) as conn:
         found = await (
-            await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+            await conn.execute(
+                "SELECT 1 FROM pg_catalog.pg_roles "
+                "WHERE rolname OPERATOR(pg_catalog.=) %s::pg_catalog.name",
+                (role,),
+            )
         ).fetchone()
         if found is None:
             return  # an owner-role database, or a store from before per-store roles
@@ -590,8 +589,7 @@ async def import_from_file(runtime: Runtime, path: Path) -> tuple[uuid.UUID, dic
     The store must exist in this control plane (its id is in the manifest); creating a store
     from a file of another platform is not done here.
     """
-    manifest = read_manifest(path)
-    store_id = uuid.UUID(manifest["store_id"])
+    store_id = read_manifest(path).store_id
     async with runtime.control_sessions() as s:
         store = await s.get(Store, store_id)
     if store is None:
@@ -626,7 +624,8 @@ async def abandon_dead_moves(runtime: Runtime) -> list[uuid.UUID]:
             got = (
                 await (
                     await conn.execute(
-                        "SELECT pg_try_advisory_lock(hashtextextended(%s, 7301))",
+                        "SELECT pg_catalog.pg_try_advisory_lock("
+                        "pg_catalog.hashtextextended(%s, 7301))",
                         (str(move.store_id),),
                     )
                 ).fetchone()
