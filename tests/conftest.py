@@ -81,6 +81,8 @@ def make_settings(home: Path, control_db: URL, **overrides: object) -> Settings:
         # Ledger rows reach tenants when a test delivers them (outbox.deliver_all), not at a
         # moment of the background worker's choosing in the middle of another test's snapshot.
         "credit_outbox_enabled": False,
+        # Tests move stores back and forth; the move rate limit has its own test.
+        "move_min_interval_seconds": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
