@@ -39,6 +39,8 @@ from storefleet.tenancy import ddl
 
 SAFE_SEARCH_PATH = "pg_catalog, pg_temp"
 STAGE_PREFIX = "sf_load_"
+# A binary COPY stream of no rows: signature, flags, header extension length, trailer.
+EMPTY_BINARY_COPY = b"PGCOPY\n\xff\r\n\x00" + bytes(8) + b"\xff\xff"
 CHUNK = 1 << 20
 
 TableHook = Callable[[str], Awaitable[None]]
@@ -237,7 +239,20 @@ class Loader:
     origin: str
 
     async def load(self, table: Table, chunks: AsyncIterator[Buffer]) -> int:
-        """Stage a binary COPY stream, refuse other stores' rows, insert; rows loaded."""
+        """Stage a binary COPY stream, refuse other stores' rows, insert; rows loaded.
+
+        A stream of no rows (most tables of most stores) costs no staging table.
+        """
+        first: list[Buffer] = []
+        size = 0
+        async for chunk in chunks:
+            first.append(chunk)
+            size += len(chunk)
+            if size > len(EMPTY_BINARY_COPY):
+                break
+        else:
+            if b"".join(first) == EMPTY_BINARY_COPY:
+                return 0
         stage = sql.Identifier("pg_temp", STAGE_PREFIX + table.name)
         target = _qualified(self.schema, table.name)
         cols = _column_list(table)
@@ -250,6 +265,8 @@ class Loader:
         )
         copy_in = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, cols)
         async with self.conn.cursor().copy(copy_in) as writer:
+            for chunk in first:
+                await writer.write(chunk)
             async for chunk in chunks:
                 await writer.write(chunk)
         cur = await self.conn.execute(

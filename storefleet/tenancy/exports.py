@@ -21,6 +21,7 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from storefleet import __version__
+from storefleet.db.engine import database_error_text
 from storefleet.errors import Conflict, InvalidInput
 from storefleet.tenancy.copy import (
     CHUNK,
@@ -177,8 +178,16 @@ async def import_store(location: Location, path: Path) -> dict[str, TableStat]:
                 ordered = sorted(manifest.tables, key=lambda e: list(by_name).index(e.name))
                 loaded: dict[str, int] = {}
                 for entry in ordered:
-                    with zf.open(entry.file) as stream:
-                        loaded[entry.name] = await loader.load(by_name[entry.name], _chunks(stream))
+                    try:
+                        with zf.open(entry.file) as stream:
+                            rows = await loader.load(by_name[entry.name], _chunks(stream))
+                    except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+                        raise InvalidInput(
+                            f"the export's table {entry.name} cannot be loaded, nothing was "
+                            f"imported: {database_error_text(exc)}",
+                            field="file",
+                        ) from None
+                    loaded[entry.name] = rows
                 for entry in ordered:
                     table = by_name[entry.name]
                     got = await table_stat(conn, location.schema, table, store_id)
