@@ -12,6 +12,9 @@ copied and verified in one target transaction, then one control-plane transactio
 placement and completes the move. Until that flip nothing about the store has changed: any
 failure unpauses writes and marks the move failed. After the flip the old copy is dropped;
 if that fails the store is still whole on its new placement and the leftover is reported.
+
+A store's owner may start a move once per ``move_min_interval_seconds`` (every move copies
+all of the store's rows); the operator's command line is not limited.
 """
 
 from __future__ import annotations
