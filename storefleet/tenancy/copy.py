@@ -283,14 +283,12 @@ class Loader:
                 f"{self.origin} delivered {foreign} row(s) of table {table.name} whose "
                 f"store_id is not this store's ({self.store_id}); nothing was written"
             )
-        if staged:
-            await self.conn.execute(
-                sql.SQL(
-                    "SET LOCAL ROLE {owner}; INSERT INTO {target} ({cols}) "
-                    "SELECT {cols} FROM {stage}; RESET ROLE"
-                ).format(owner=owner, target=target, cols=cols, stage=stage)
-            )
-        await self.conn.execute(sql.SQL("DROP TABLE {}").format(stage))
+        insert = sql.SQL(
+            "SET LOCAL ROLE {owner}; INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}; "
+            "RESET ROLE; "
+        ).format(owner=owner, target=target, cols=cols, stage=stage)
+        drop = sql.SQL("DROP TABLE {}").format(stage)
+        await self.conn.execute(sql.Composed([insert, drop]) if staged else drop)
         return staged
 
 
