@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     hashing_threads: int = Field(default=2, ge=1)
     database_admin_threads: int = Field(default=8, ge=1)
     max_stores_per_account: int = 100
+    # A store owner may move a store at most once per this many seconds (429 otherwise);
+    # every move copies all of the store's rows. 0 turns the limit off.
+    move_min_interval_seconds: int = Field(default=300, ge=0)
 
     # Payments (platform's own Stripe account, for credit packs). Unset: purchases answer 503.
     stripe_secret_key: SecretStr | None = None

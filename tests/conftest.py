@@ -97,6 +97,8 @@ def make_settings(home: Path, control_db: URL, **overrides: object) -> Settings:
         "credit_outbox_enabled": False,
         # Refused by default; tests/tenancy/test_owner_connections.py checks the defaults.
         **TEST_OPT_INS,
+        # Tests move stores back and forth; the move rate limit has its own test.
+        "move_min_interval_seconds": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -74,7 +74,9 @@ def move(
     from storefleet.tenancy.moves import MoveReport, move_store
 
     async def work(runtime: Runtime) -> MoveReport:
-        return await move_store(runtime, store_id, placement=to, server_name=server)
+        return await move_store(
+            runtime, store_id, placement=to, server_name=server, rate_limit=False
+        )
 
     try:
         report = with_runtime(get_settings(), work)

@@ -1,40 +1,46 @@
-"""Copying one store's rows between tenant locations, and export files, with verification.
+"""Copying one store's rows between tenant locations, with verification.
 
 Every placement holds the same tables, so a store moves by copying its rows as they are:
 ``COPY (SELECT … WHERE store_id = X) TO STDOUT (FORMAT BINARY)`` on the source streamed into
-``COPY … FROM STDIN`` on the target, table by table in foreign-key order, all in one target
-transaction. Each table is then checked (row count and an md5 over the rows' text, in id
-order) on both sides before the transaction commits, so a half or wrong copy never lands.
+the target, table by table in foreign-key order, all in one target transaction. Each table
+is then checked (row count and an md5 over the rows' text, in id order) on both sides before
+the transaction commits, so a half or wrong copy never lands.
 
-The connections are owner-level (``Tenancy.admin_url``). Managed servers give a superuser,
-which bypasses row-level security; an external database may give only the tables' owner, for
-whom RLS is forced: COPY FROM is refused under RLS, so there the target transaction lifts
-FORCE for its own duration and puts it back before committing.
+The source may be a database its owner controls, and whatever it sends is only a claim: the
+stream lands in a temporary staging table (temporary tables have no RLS and no locks anyone
+else wants), a row whose ``store_id`` is not the moving store's stops the load with
+``ForeignRows``, and only then ``INSERT … SELECT`` puts the rows into the target table, run
+as the tables' owner, for whom RLS is forced, with the store setting in place: the policy's
+WITH CHECK is a second wall. Nothing alters the target tables, so loading into the pool
+locks no other store out (``ROW EXCLUSIVE`` on the tables, as any write).
+
+Every statement sent through ``connect()`` names its tables by schema and its functions,
+types and operators in ``pg_catalog`` (``OPERATOR(pg_catalog.=)``), and each transaction
+pins ``search_path`` to ``pg_catalog, pg_temp`` first thing: objects planted in an owner's
+database cannot change what our SQL means.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-import zipfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.abc import Buffer
 from sqlalchemy import Table
 from sqlalchemy.engine import URL
 
-from storefleet import __version__
 from storefleet.db.urls import libpq_conninfo
-from storefleet.errors import Conflict, InvalidInput
+from storefleet.errors import Conflict
 from storefleet.tenancy import ddl
 
-EXPORT_FORMAT = "storefleet-store-export"
-EXPORT_FORMAT_VERSION = 1
+SAFE_SEARCH_PATH = "pg_catalog, pg_temp"
+STAGE_PREFIX = "sf_load_"
+# A binary COPY stream of no rows: signature, flags, header extension length, trailer.
+EMPTY_BINARY_COPY = b"PGCOPY\n\xff\r\n\x00" + bytes(8) + b"\xff\xff"
 CHUNK = 1 << 20
 
 TableHook = Callable[[str], Awaitable[None]]
@@ -42,6 +48,10 @@ TableHook = Callable[[str], Awaitable[None]]
 
 class VerificationError(RuntimeError):
     """The copy of a table does not match its source (count or checksum)."""
+
+
+class ForeignRows(Conflict):
+    """A source delivered rows whose ``store_id`` is not the store being loaded."""
 
 
 @dataclass(frozen=True)
@@ -82,29 +92,55 @@ def _name(name: str) -> str:
     return name
 
 
-def _columns(table: Table) -> list[str]:
+def columns(table: Table) -> list[str]:
     """Stored columns in model order; generated ones (search vectors) are recomputed."""
     return [_name(c.name) for c in table.columns if c.computed is None]
+
+
+def _column_list(table: Table, alias: str | None = None) -> sql.Composable:
+    names = columns(table)
+    if alias is None:
+        return sql.SQL(", ").join(sql.Identifier(c) for c in names)
+    return sql.SQL(", ").join(sql.Identifier(alias, c) for c in names)
 
 
 def _qualified(schema: str, table: str) -> sql.Identifier:
     return sql.Identifier(ddl.checked_schema(schema), _name(table))
 
 
+def _store(store_id: uuid.UUID) -> sql.Composable:
+    return sql.SQL("{}::pg_catalog.uuid").format(sql.Literal(str(store_id)))
+
+
 async def connect(url: URL) -> psycopg.AsyncConnection[Any]:
+    """The one place copy, move and import connections are opened.
+
+    An owner's database arrives with its limits in the URL (``storefleet.db.foreign``: a
+    move's long statement timeout, pinned addresses); our own servers get a connect
+    timeout here.
+    """
+    if "connect_timeout" not in url.query:
+        url = url.update_query_dict({"connect_timeout": "10"})
     return await psycopg.AsyncConnection.connect(
-        libpq_conninfo(url), prepare_threshold=None, connect_timeout=10, autocommit=True
+        libpq_conninfo(url), prepare_threshold=None, autocommit=True
     )
 
 
 async def enter(conn: psycopg.AsyncConnection[Any], store_id: uuid.UUID) -> None:
-    """First statement of a transaction: the store setting and a fixed text form of values."""
+    """First statement of a transaction: a safe search_path, the store, fixed value formats.
+
+    Transaction-local (``set_config(…, true)``), so nothing is left on a connection an
+    owner's pooler hands to its next client.
+    """
     await conn.execute(
-        "SELECT set_config('storefleet.store_id', %s, true), "
-        "set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, MDY', true), "
-        "set_config('IntervalStyle', 'postgres', true), "
-        "set_config('extra_float_digits', '3', true)",
-        (str(store_id),),
+        "SELECT pg_catalog.set_config('search_path', %s, true), "
+        "pg_catalog.set_config('row_security', 'on', true), "
+        "pg_catalog.set_config('storefleet.store_id', %s, true), "
+        "pg_catalog.set_config('TimeZone', 'UTC', true), "
+        "pg_catalog.set_config('DateStyle', 'ISO, MDY', true), "
+        "pg_catalog.set_config('IntervalStyle', 'postgres', true), "
+        "pg_catalog.set_config('extra_float_digits', '3', true)",
+        (SAFE_SEARCH_PATH, str(store_id)),
     )
 
 
@@ -126,11 +162,15 @@ async def table_stat(
     conn: psycopg.AsyncConnection[Any], schema: str, table: Table, store_id: uuid.UUID
 ) -> TableStat:
     """Row count and md5 of the store's rows in ``table``, columns in model order."""
-    cols = sql.SQL(", ").join(sql.Identifier("t", c) for c in _columns(table))
     query = sql.SQL(
-        "SELECT count(*), md5(coalesce(string_agg(ROW({cols})::text, '|' ORDER BY t.id), '')) "
-        "FROM {table} AS t WHERE t.store_id = {store}::uuid"
-    ).format(cols=cols, table=_qualified(schema, table.name), store=sql.Literal(str(store_id)))
+        "SELECT pg_catalog.count(*), pg_catalog.md5(COALESCE(pg_catalog.string_agg("
+        "ROW({cols})::pg_catalog.text, '|' ORDER BY t.id USING OPERATOR(pg_catalog.<)), '')) "
+        "FROM {table} AS t WHERE t.store_id OPERATOR(pg_catalog.=) {store}"
+    ).format(
+        cols=_column_list(table, "t"),
+        table=_qualified(schema, table.name),
+        store=_store(store_id),
+    )
     cur = await conn.execute(query)
     row = await cur.fetchone()
     assert row is not None
@@ -143,54 +183,24 @@ async def store_stats(
     """Every tenant table's count and checksum for the store, in one transaction."""
     async with conn.transaction():
         await enter(conn, store_id)
-        return {t.name: await table_stat(conn, schema, t, store_id) for t in tenant_tables()}
+        return await store_stats_in_txn(conn, schema, store_id)
 
 
-def _copy_out(schema: str, table: Table, store_id: uuid.UUID) -> sql.Composed:
+async def store_stats_in_txn(
+    conn: psycopg.AsyncConnection[Any], schema: str, store_id: uuid.UUID
+) -> dict[str, TableStat]:
+    return {t.name: await table_stat(conn, schema, t, store_id) for t in tenant_tables()}
+
+
+def copy_out(schema: str, table: Table, store_id: uuid.UUID) -> sql.Composed:
     return sql.SQL(
-        "COPY (SELECT {cols} FROM {table} WHERE store_id = {store}::uuid ORDER BY id) "
-        "TO STDOUT (FORMAT BINARY)"
+        "COPY (SELECT {cols} FROM {table} WHERE store_id OPERATOR(pg_catalog.=) {store} "
+        "ORDER BY id USING OPERATOR(pg_catalog.<)) TO STDOUT (FORMAT BINARY)"
     ).format(
-        cols=sql.SQL(", ").join(sql.Identifier(c) for c in _columns(table)),
+        cols=_column_list(table),
         table=_qualified(schema, table.name),
-        store=sql.Literal(str(store_id)),
+        store=_store(store_id),
     )
-
-
-def _copy_in(schema: str, table: Table, columns: list[str] | None = None) -> sql.Composed:
-    names = columns or _columns(table)
-    return sql.SQL("COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)").format(
-        table=_qualified(schema, table.name),
-        cols=sql.SQL(", ").join(sql.Identifier(_name(c)) for c in names),
-    )
-
-
-async def _bypasses_rls(conn: psycopg.AsyncConnection[Any]) -> bool:
-    cur = await conn.execute(
-        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
-    )
-    row = await cur.fetchone()
-    return bool(row and row[0])
-
-
-async def _set_force(conn: psycopg.AsyncConnection[Any], schema: str, force: bool) -> None:
-    """Lift (or restore) FORCE RLS for the tables' owner, inside the caller's transaction."""
-    tables = tenant_tables()
-    cur = await conn.execute(
-        "SELECT tableowner FROM pg_tables WHERE schemaname = %s AND tablename = %s",
-        (schema, tables[0].name),
-    )
-    owner = await cur.fetchone()
-    if owner is None:
-        raise Conflict(f"the target schema {schema} has no tenant tables")
-    await conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(_name(owner[0]))))
-    verb = sql.SQL("FORCE" if force else "NO FORCE")
-    for table in tables:
-        await conn.execute(
-            sql.SQL("ALTER TABLE {} {} ROW LEVEL SECURITY").format(
-                _qualified(schema, table.name), verb
-            )
-        )
 
 
 async def delete_store_rows(
@@ -203,8 +213,8 @@ async def delete_store_rows(
     removed = 0
     for table in reversed(tenant_tables()):
         cur = await conn.execute(
-            sql.SQL("DELETE FROM {} WHERE store_id = {}::uuid").format(
-                _qualified(schema, table.name), sql.Literal(str(store_id))
+            sql.SQL("DELETE FROM {} WHERE store_id OPERATOR(pg_catalog.=) {}").format(
+                _qualified(schema, table.name), _store(store_id)
             )
         )
         removed += cur.rowcount
@@ -218,14 +228,99 @@ async def clear_store(location: Location, store_id: uuid.UUID) -> int:
         return await delete_store_rows(conn, location.schema, store_id)
 
 
-async def _begin_load(dst: psycopg.AsyncConnection[Any], schema: str, store_id: uuid.UUID) -> bool:
-    """Open the target side: leftovers removed, RLS lifted if needed. True if lifted."""
-    await enter(dst, store_id)
-    lifted = not await _bypasses_rls(dst)
-    if lifted:
-        await _set_force(dst, schema, False)
-    await delete_store_rows(dst, schema, store_id)
-    return lifted
+# ---- loading through a staging table ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loader:
+    """The target side of a load, inside the caller's transaction on ``conn``.
+
+    ``origin`` names where the rows come from in error messages ("the source database",
+    "the export file"); ``owner`` is the tables' owner, whom the rows are inserted as.
+    """
+
+    conn: psycopg.AsyncConnection[Any]
+    schema: str
+    store_id: uuid.UUID
+    owner: str
+    origin: str
+
+    async def load(self, table: Table, chunks: AsyncIterator[Buffer]) -> int:
+        """Stage a binary COPY stream, refuse other stores' rows, insert; rows loaded.
+
+        A stream of no rows (most tables of most stores) costs no staging table.
+        """
+        first: list[Buffer] = []
+        size = 0
+        async for chunk in chunks:
+            first.append(chunk)
+            size += len(chunk)
+            if size > len(EMPTY_BINARY_COPY):
+                break
+        else:
+            if b"".join(first) == EMPTY_BINARY_COPY:
+                return 0
+        stage = sql.Identifier("pg_temp", STAGE_PREFIX + table.name)
+        target = _qualified(self.schema, table.name)
+        cols = _column_list(table)
+        owner = sql.Identifier(self.owner)
+        await self.conn.execute(
+            sql.SQL(
+                "CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "
+                "SELECT {cols} FROM {target} WITH NO DATA; GRANT SELECT ON {stage} TO {owner}"
+            ).format(stage=stage, cols=cols, target=target, owner=owner)
+        )
+        copy_in = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, cols)
+        async with self.conn.cursor().copy(copy_in) as writer:
+            for chunk in first:
+                await writer.write(chunk)
+            async for chunk in chunks:
+                await writer.write(chunk)
+        cur = await self.conn.execute(
+            sql.SQL(
+                "SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE store_id IS NULL "
+                "OR store_id OPERATOR(pg_catalog.<>) {store}) FROM {stage}"
+            ).format(store=_store(self.store_id), stage=stage)
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        staged, foreign = int(row[0]), int(row[1])
+        if foreign:
+            raise ForeignRows(
+                f"{self.origin} delivered {foreign} row(s) of table {table.name} whose "
+                f"store_id is not this store's ({self.store_id}); nothing was written"
+            )
+        insert = sql.SQL(
+            "SET LOCAL ROLE {owner}; INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}; "
+            "RESET ROLE; "
+        ).format(owner=owner, target=target, cols=cols, stage=stage)
+        drop = sql.SQL("DROP TABLE {}").format(stage)
+        await self.conn.execute(sql.Composed([insert, drop]) if staged else drop)
+        return staged
+
+
+async def begin_load(
+    conn: psycopg.AsyncConnection[Any], schema: str, store_id: uuid.UUID, *, origin: str
+) -> Loader:
+    """Open the target side in the caller's transaction: store entered, leftovers removed."""
+    await enter(conn, store_id)
+    cur = await conn.execute(
+        "SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+        "WHERE n.nspname OPERATOR(pg_catalog.=) %s::pg_catalog.name "
+        "AND c.relname OPERATOR(pg_catalog.=) 'stores'::pg_catalog.name",
+        (ddl.checked_schema(schema),),
+    )
+    found = await cur.fetchone()
+    if found is None:
+        raise Conflict(f"the target schema {schema} has no tenant tables")
+    await delete_store_rows(conn, schema, store_id)
+    return Loader(conn, schema, store_id, str(found[0]), origin)
+
+
+async def _stream(reader: psycopg.AsyncCopy) -> AsyncIterator[Buffer]:
+    async for chunk in reader:
+        yield chunk
 
 
 async def copy_store(
@@ -249,18 +344,14 @@ async def copy_store(
         stats: dict[str, TableStat] = {}
         async with src.transaction(), dst.transaction():
             await enter(src, store_id)
-            lifted = await _begin_load(dst, target.schema, store_id)
+            loader = await begin_load(dst, target.schema, store_id, origin="The source database")
             for table in tenant_tables():
-                out = _copy_out(source.schema, table, store_id)
-                async with (
-                    src.cursor().copy(out) as reader,
-                    dst.cursor().copy(_copy_in(target.schema, table)) as writer,
-                ):
-                    async for chunk in reader:
-                        await writer.write(chunk)
+                out = copy_out(source.schema, table, store_id)
+                async with src.cursor().copy(out) as reader:
+                    loaded = await loader.load(table, _stream(reader))
                 want = await table_stat(src, source.schema, table, store_id)
                 got = await table_stat(dst, target.schema, table, store_id)
-                if want != got:
+                if want != got or got.rows != loaded:
                     raise VerificationError(
                         f"table {table.name}: source {want.rows} rows / {want.checksum}, "
                         f"copy {got.rows} rows / {got.checksum}"
@@ -268,123 +359,4 @@ async def copy_store(
                 stats[table.name] = want
                 if after_table is not None:
                     await after_table(table.name)
-            if lifted:
-                await _set_force(dst, target.schema, True)
         return rev_src, stats
-
-
-# ---- export / import -----------------------------------------------------------------
-
-
-async def export_store(location: Location, store_id: uuid.UUID, path: Path) -> dict[str, Any]:
-    """Write the store's rows to a zip: ``manifest.json`` plus one binary COPY per table.
-
-    One REPEATABLE READ transaction: the streams and the checksums describe one snapshot, so
-    writes need not stop while exporting.
-    """
-    conn = await connect(location.admin_url)
-    tables: list[dict[str, Any]] = []
-    async with conn:
-        rev = await revision(conn, location.schema)
-        if rev is None:
-            raise Conflict("the store's schema has no tenant revision")
-        await conn.set_isolation_level(psycopg.IsolationLevel.REPEATABLE_READ)
-        tmp = path.with_name(path.name + ".partial")
-        try:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                async with conn.transaction():
-                    await enter(conn, store_id)
-                    for table in tenant_tables():
-                        stat = await table_stat(conn, location.schema, table, store_id)
-                        name = f"tables/{table.name}.copy"
-                        with zf.open(name, "w", force_zip64=True) as out:
-                            async with conn.cursor().copy(
-                                _copy_out(location.schema, table, store_id)
-                            ) as reader:
-                                async for chunk in reader:
-                                    out.write(chunk)
-                        tables.append(
-                            {"name": table.name, "file": name, "columns": _columns(table)}
-                            | stat.as_dict()
-                        )
-                manifest = {
-                    "format": EXPORT_FORMAT,
-                    "format_version": EXPORT_FORMAT_VERSION,
-                    "store_id": str(store_id),
-                    "tenant_revision": rev,
-                    "created_at": datetime.now(UTC).isoformat(),
-                    "storefleet_version": __version__,
-                    "tables": tables,
-                }
-                zf.writestr("manifest.json", json.dumps(manifest, indent=2))
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    return manifest
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            manifest: dict[str, Any] = json.loads(zf.read("manifest.json"))
-    except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"not a storefleet export: {exc}", field="file") from None
-    if manifest.get("format") != EXPORT_FORMAT or manifest.get("format_version") != 1:
-        raise InvalidInput("not a storefleet export (unknown format)", field="file")
-    return manifest
-
-
-async def import_store(location: Location, path: Path) -> dict[str, TableStat]:
-    """Load an export into ``location``, which must hold none of the store's rows.
-
-    The manifest's counts and checksums are checked after loading, before committing.
-    """
-    manifest = read_manifest(path)
-    store_id = uuid.UUID(manifest["store_id"])
-    by_name = {t.name: t for t in tenant_tables()}
-    entries = manifest["tables"]
-    unknown = [e["name"] for e in entries if e["name"] not in by_name]
-    if unknown:
-        raise InvalidInput(f"export has unknown tables: {', '.join(unknown)}", field="file")
-    stats: dict[str, TableStat] = {}
-    async with await connect(location.admin_url) as conn:
-        rev = await revision(conn, location.schema)
-        if rev != manifest["tenant_revision"]:
-            raise Conflict(
-                f"the export is at tenant revision {manifest['tenant_revision']}, "
-                f"the store's schema at {rev}"
-            )
-        with zipfile.ZipFile(path) as zf:
-            async with conn.transaction():
-                await enter(conn, store_id)
-                present = await store_stats_in_txn(conn, location.schema, store_id)
-                if any(s.rows for s in present.values()):
-                    raise Conflict("the store already has data in its placement")
-                lifted = not await _bypasses_rls(conn)
-                if lifted:
-                    await _set_force(conn, location.schema, False)
-                for entry in entries:
-                    table = by_name[entry["name"]]
-                    copy_in = _copy_in(location.schema, table, list(entry["columns"]))
-                    with zf.open(entry["file"]) as stream:
-                        async with conn.cursor().copy(copy_in) as writer:
-                            while chunk := stream.read(CHUNK):
-                                await writer.write(chunk)
-                for entry in entries:
-                    table = by_name[entry["name"]]
-                    got = await table_stat(conn, location.schema, table, store_id)
-                    if (got.rows, got.checksum) != (entry["rows"], entry["checksum"]):
-                        raise VerificationError(
-                            f"table {table.name}: export {entry['rows']} rows / "
-                            f"{entry['checksum']}, loaded {got.rows} rows / {got.checksum}"
-                        )
-                    stats[table.name] = got
-                if lifted:
-                    await _set_force(conn, location.schema, True)
-    return stats
-
-
-async def store_stats_in_txn(
-    conn: psycopg.AsyncConnection[Any], schema: str, store_id: uuid.UUID
-) -> dict[str, TableStat]:
-    return {t.name: await table_stat(conn, schema, t, store_id) for t in tenant_tables()}

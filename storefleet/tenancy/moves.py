@@ -12,12 +12,16 @@ copied and verified in one target transaction, then one control-plane transactio
 placement and completes the move. Until that flip nothing about the store has changed: any
 failure unpauses writes and marks the move failed. After the flip the old copy is dropped;
 if that fails the store is still whole on its new placement and the leftover is reported.
+
+A store's owner may start a move once per ``move_min_interval_seconds`` (every move copies
+all of the store's rows); the operator's command line is not limited.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import math
 import secrets
 import time
 import uuid
@@ -28,27 +32,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet import blocking
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
 from storefleet.db.engine import database_error_text
 from storefleet.db.urls import libpq_conninfo
-from storefleet.errors import Conflict, InvalidInput, NotFound
+from storefleet.errors import Conflict, InvalidInput, NotFound, RateLimited
 from storefleet.tenancy import ddl
-from storefleet.tenancy.copy import (
-    Location,
-    TableStat,
-    clear_store,
-    connect,
-    copy_store,
-    export_store,
-    import_store,
-    read_manifest,
-)
+from storefleet.tenancy.copy import Location, TableStat, clear_store, connect, copy_store
+from storefleet.tenancy.exports import export_store, import_store, read_manifest
 from storefleet.tenancy.external import scrub_password
 from storefleet.tenancy.models import PLACEMENTS, StoreDatabase, StoreMove
 from storefleet.tenancy.placement import StorePlacement
@@ -164,10 +161,16 @@ async def move_store(
     server_name: str | None = None,
     external: ExternalTarget | None = None,
     fault: MoveFault | None = None,
+    rate_limit: bool = True,
 ) -> MoveReport:
-    """Move a store's data; on return it lives at the target (or the error is raised)."""
+    """Move a store's data; on return it lives at the target (or the error is raised).
+
+    ``rate_limit``: at most one move per store per ``move_min_interval_seconds`` (the
+    platform's operator, on the command line, is not limited).
+    """
     started = time.monotonic()
-    plan, report = await _plan(runtime, store_id, placement, server_name, external)
+    interval = runtime.settings.move_min_interval_seconds if rate_limit else 0
+    plan, report = await _plan(runtime, store_id, placement, server_name, external, interval)
     lock: psycopg.AsyncConnection[Any] | None = None
     prepared = False
     flipped = False
@@ -180,7 +183,10 @@ async def move_store(
         paused_at = time.monotonic()
         lock = await connect(plan.source_loc.admin_url)
         await lock.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
-        await lock.execute("SELECT pg_advisory_lock(hashtextextended(%s, 7301))", (str(store_id),))
+        await lock.execute(
+            "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtextextended(%s, 7301))",
+            (str(store_id),),
+        )
         await _phase(runtime, report, "paused")
         await _fire(fault, "paused", store_id)
 
@@ -263,8 +269,9 @@ async def _plan(
     placement: str,
     server_name: str | None,
     external: ExternalTarget | None,
+    min_interval: int,
 ) -> tuple[_Plan, MoveReport]:
-    """(a) Decide the target, refuse a no-op or a second move, record the move as running."""
+    """(a) Decide the target, refuse a no-op, a second move or one too soon; record it."""
     if placement not in PLACEMENTS:
         raise InvalidInput(f"placement must be one of {', '.join(PLACEMENTS)}", field="placement")
     source = await runtime.tenancy.placement(store_id, fresh=True)
@@ -320,6 +327,7 @@ async def _plan(
             ) == (row.placement, row.server_id, row.database_name, row.schema_name)
             if same_managed or target_loc.same_as(source_loc):
                 raise Conflict("the store is already there", field="placement")
+            await _check_rate(s, store_id, min_interval)
             source_server = (await s.get(DatabaseServer, row.server_id)) if row.server_id else None
             source_values = {
                 "placement": row.placement,
@@ -340,6 +348,34 @@ async def _plan(
         raise Conflict("a move of this store is already running") from None
     report = MoveReport(id=move.id, store_id=store_id, source=move.source, target=move.target)
     return _Plan(values, source, source_loc, target_loc, external), report
+
+
+async def _check_rate(s: AsyncSession, store_id: uuid.UUID, min_interval: int) -> None:
+    """Refuse a move while another runs, or sooner than ``min_interval`` after the last.
+
+    Called with the store's ``store_databases`` row locked, so two requests cannot both pass.
+    Every recorded move counts, failed ones included: each one copied rows.
+    """
+    last, running, now = (
+        await s.execute(
+            select(
+                func.max(StoreMove.started_at),
+                func.bool_or(StoreMove.status == "running"),
+                func.now(),
+            ).where(StoreMove.store_id == store_id)
+        )
+    ).one()
+    if running:
+        raise Conflict("a move of this store is already running")
+    if last is None or min_interval <= 0:
+        return
+    wait = min_interval - (now - last).total_seconds()
+    if wait > 0:
+        raise RateLimited(
+            f"this store was moved less than {min_interval} seconds ago; "
+            f"try again in {math.ceil(wait)} seconds",
+            retry_after=math.ceil(wait),
+        )
 
 
 async def _update_db(runtime: Runtime, store_id: uuid.UUID, **values: Any) -> None:
@@ -543,7 +579,11 @@ async def _retire_store_role(plan: _Plan) -> None:
     database = psycopg.sql.Identifier(ddl.checked_database(plan.source.database))
     async with await connect(plan.source_loc.admin_url) as conn:
         found = await (
-            await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+            await conn.execute(
+                "SELECT 1 FROM pg_catalog.pg_roles "
+                "WHERE rolname OPERATOR(pg_catalog.=) %s::pg_catalog.name",
+                (role,),
+            )
         ).fetchone()
         if found is None:
             return  # an owner-role database, or a store from before per-store roles
@@ -590,8 +630,7 @@ async def import_from_file(runtime: Runtime, path: Path) -> tuple[uuid.UUID, dic
     The store must exist in this control plane (its id is in the manifest); creating a store
     from a file of another platform is not done here.
     """
-    manifest = read_manifest(path)
-    store_id = uuid.UUID(manifest["store_id"])
+    store_id = read_manifest(path).store_id
     async with runtime.control_sessions() as s:
         store = await s.get(Store, store_id)
     if store is None:
@@ -626,7 +665,8 @@ async def abandon_dead_moves(runtime: Runtime) -> list[uuid.UUID]:
             got = (
                 await (
                     await conn.execute(
-                        "SELECT pg_try_advisory_lock(hashtextextended(%s, 7301))",
+                        "SELECT pg_catalog.pg_try_advisory_lock("
+                        "pg_catalog.hashtextextended(%s, 7301))",
                         (str(move.store_id),),
                     )
                 ).fetchone()

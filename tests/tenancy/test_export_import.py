@@ -158,3 +158,46 @@ def test_import_checks_the_rows_it_loaded(
     with pytest.raises(VerificationError):
         call(client, import_from_file, runtime, rewritten)
     assert call(client, fingerprint, runtime, sid)["stores"].rows == 0
+
+
+def test_import_of_broken_streams_and_manifests_names_the_file(
+    client: TestClient, stores: Stores, runner: CliRunner, tmp_path: Path
+) -> None:
+    runtime = runtime_of(client)
+    store = stores.create("pool")
+    sid = uuid.UUID(str(store["id"]))
+    path = tmp_path / "good.zip"
+    call(client, export_to_file, runtime, sid, path)
+    before = call(client, fingerprint, runtime, sid)
+    wipe(client, sid)
+
+    def rewritten(name: str, changes: dict[str, bytes]) -> Path:
+        out = tmp_path / name
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+            for item in src.namelist():
+                dst.writestr(item, changes.get(item, src.read(item)))
+        return out
+
+    with zipfile.ZipFile(path) as zf:
+        rows = zf.read("tables/stores.copy")
+        manifest = json.loads(zf.read("manifest.json"))
+    truncated = rewritten("truncated.zip", {"tables/stores.copy": rows[: len(rows) // 2]})
+    for table in manifest["tables"]:
+        if table["name"] == "users":
+            table["columns"] = table["columns"][1:]
+    fewer_columns = rewritten("columns.zip", {"manifest.json": json.dumps(manifest).encode()})
+    manifest["tables"][0]["rows"] = "many"
+    bad_manifest = rewritten("manifest.zip", {"manifest.json": json.dumps(manifest).encode()})
+
+    for crafted, said in (
+        (truncated, "the export's table stores cannot be loaded"),
+        (fewer_columns, "has other columns than the tenant schema"),
+        (bad_manifest, "bad manifest: tables.0.rows"),
+    ):
+        result = runner.invoke(cli, ["stores", "import", str(crafted)])
+        assert result.exit_code == 1, (crafted, result.output)
+        assert said in " ".join(result.output.split())
+        assert all(s.rows == 0 for s in call(client, fingerprint, runtime, sid).values())
+
+    assert runner.invoke(cli, ["stores", "import", str(path)]).exit_code == 0
+    assert call(client, fingerprint, runtime, sid) == before

@@ -6,19 +6,23 @@ import dataclasses
 import functools
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.engine import URL
 
+from storefleet.api.app import create_app
 from storefleet.commerce.users.models import TenantUser
+from storefleet.config import Settings
 from storefleet.errors import Conflict, ServiceUnavailable
 from storefleet.runtime import Runtime
 from storefleet.tenancy.copy import TableStat, connect, store_stats
 from storefleet.tenancy.moves import move_store, store_location
-from tests.conftest import Stores
+from tests.conftest import Stores, make_settings
 
 T = TypeVar("T")
 
@@ -366,4 +370,42 @@ def test_a_running_move_blocks_another_and_refuses_a_no_op(
     )
     assert response.status_code == 409
     assert "already running" in response.json()["detail"]
+    assert placement_row(control_conn, sid)[0] == "pool"
+
+
+def test_moves_are_rate_limited_per_store(
+    settings: Settings, control_db: URL, stores: Stores, control_conn: psycopg.Connection
+) -> None:
+    limited = make_settings(Path(settings.home), control_db, move_min_interval_seconds=3600)
+    store, neighbour = stores.create("pool"), stores.create("pool")
+    sid = uuid.UUID(str(store["id"]))
+    with TestClient(create_app(limited, control_db), raise_server_exceptions=False) as other:
+
+        def move(target: dict[str, Any], placement: str) -> Any:
+            return other.post(
+                f"/api/stores/{target['id']}/move",
+                headers=target["headers"],
+                json={"placement": placement},
+            )
+
+        first = move(store, "schema")
+        assert first.status_code == 200, first.text
+        again = move(store, "pool")
+        assert again.status_code == 429, again.text
+        assert again.headers["content-type"].startswith("application/problem+json")
+        assert again.json()["type"].endswith("/rate-limited")
+        assert 3500 <= int(again.headers["Retry-After"]) <= 3600
+        assert placement_row(control_conn, sid)[0] == "schema"
+
+        # Per store: another store of the same owner moves.
+        assert move(neighbour, "schema").status_code == 200
+
+        # Once the interval has passed, the store moves again.
+        control_conn.execute(
+            "UPDATE store_moves SET started_at = started_at - interval '2 hours' "
+            "WHERE store_id = %s",
+            (sid,),
+        )
+        later = move(store, "pool")
+        assert later.status_code == 200, later.text
     assert placement_row(control_conn, sid)[0] == "pool"
