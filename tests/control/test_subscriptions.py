@@ -465,3 +465,17 @@ def test_admin_sets_any_plan_from_the_cli_granting_once_per_period(
     assert f"cancelled Stripe subscription {paid['subscription']}" in result.output
     assert fake_stripe.subscriptions[paid["subscription"]]["status"] == "canceled"
     assert subscription(control_conn, billed["id"])[0::5] == ("enterprise", None)
+
+
+def test_a_paid_session_applies_to_its_own_store_whatever_its_metadata_says(
+    client: TestClient, stores: Stores, control_conn: psycopg.Connection, fake_stripe: FakeStripe
+) -> None:
+    a, b = stores.create("pool"), stores.create("schema")
+    opened = change(client, a, "starter").json()
+    paid = fake_stripe.pay(opened["session_id"])
+    paid["metadata"] = {**paid["metadata"], "store_id": b["id"], "plan": "enterprise"}
+    applied = post_webhook(client, event("checkout.session.completed", paid))
+    assert applied.json()["action"] == "subscribed"
+    assert subscription(control_conn, a["id"])[:2] == ("starter", "active")
+    assert subscription(control_conn, b["id"])[:2] == ("free", "trial")
+    assert grants(control_conn, b["id"]) == [(100, "plan:free:initial")]
