@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from storefleet.cli.common import cli_console, with_runtime
+from storefleet.cli.plans import set_plan
 from storefleet.config import get_settings
 
 if TYPE_CHECKING:
@@ -145,3 +146,6 @@ def import_(
         raise typer.Exit(1) from None
     rows = sum(s.rows for s in stats.values())
     console.print(f"imported {rows} rows in {len(stats)} tables into store {store_id}; verified")
+
+
+stores_app.command("plan")(set_plan)

@@ -312,24 +312,3 @@ def test_cached_balance_and_transactions_pages(
         headers=store["headers"],
     )
     assert too_big.status_code == 422
-
-
-def test_plan_change_is_a_ledger_event(
-    client: TestClient, stores: Stores, control_conn: psycopg.Connection
-) -> None:
-    store = stores.create("pool")
-    changed = client.post(
-        f"/api/stores/{store['id']}/subscription",
-        json={"plan": "starter", "billing_cycle": "annual"},
-        headers=store["headers"],
-    )
-    assert changed.status_code == 200, changed.text
-    assert changed.json()["plan"]["code"] == "starter" and changed.json()["status"] == "active"
-    rows = ledger(control_conn, str(store["id"]))
-    assert [r[2] for r in rows] == [100, 1000]
-    bad = client.post(
-        f"/api/stores/{store['id']}/subscription",
-        json={"plan": "gold"},
-        headers=store["headers"],
-    )
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "plan"

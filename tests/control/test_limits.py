@@ -1,9 +1,13 @@
-"""Plan limits where they bite: products (402), the per-minute API rate (429), stores (403)."""
+"""Plan limits where they bite: products and orders a month (402), the per-minute API rate
+(429), stores (403)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import Counter
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -12,11 +16,20 @@ from sqlalchemy.engine import URL
 from storefleet.api.errors import status_for
 from storefleet.api.ratelimit import RateLimit, SlidingWindow
 from storefleet.config import Settings
-from storefleet.control.billing.limits import PlanLimitReached, check_product_limit
+from storefleet.control.billing.limits import (
+    PlanLimitReached,
+    check_product_limit,
+    plan_limits_cache,
+)
+from storefleet.db.urls import libpq_conninfo
 from storefleet.runtime import Runtime
-from tests.conftest import Accounts, Stores, bearer, make_settings
+from tests.commerce.test_checkout_concurrency import carts
+from tests.commerce.test_checkout_e2e import Shop, ok, problem
+from tests.conftest import PLACEMENTS, Accounts, Stores, bearer, make_settings
+from tests.pgserver import unique_name
 
 TINY_PLAN = uuid.UUID(int=99)
+FEW_ORDERS_PLAN = uuid.UUID(int=98)
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +39,18 @@ def settings(tmp_path_factory: pytest.TempPathFactory, control_db: URL) -> Setti
 
 @pytest.fixture(scope="module", autouse=True)
 def tiny_plan(control_db: URL) -> None:
-    from storefleet.db.urls import libpq_conninfo
-
     with psycopg.connect(libpq_conninfo(control_db), autocommit=True) as conn:
         conn.execute(
             "INSERT INTO plans (id, code, name, currency, monthly_price, annual_price, "
             "included_credits, max_products, max_api_calls_per_minute, trial_days, is_active, "
             "position) VALUES (%s, 'tiny', 'Tiny', 'USD', 0, 0, 0, 2, 5, 0, true, 9)",
             (TINY_PLAN,),
+        )
+        conn.execute(
+            "INSERT INTO plans (id, code, name, currency, monthly_price, annual_price, "
+            "included_credits, max_orders_per_month, trial_days, is_active, position) "
+            "VALUES (%s, 'few-orders', 'Few orders', 'USD', 0, 0, 0, 3, 0, true, 8)",
+            (FEW_ORDERS_PLAN,),
         )
 
 
@@ -110,11 +127,11 @@ def test_per_minute_rate_is_429_with_retry_after_and_per_store(
         assert client.get(url, headers=store["headers"]).status_code == 429
         now[0] += 120
         assert client.get(url, headers=store["headers"]).status_code == 200
-        # ... but a plan change through the API applies at once.
-        changed = client.post(url, json={"plan": "starter"}, headers=store["headers"])
+        # ... but a plan change through the API applies at once (tiny is free: no payment).
+        changed = client.post(url, json={"plan": "tiny"}, headers=store["headers"])
         assert changed.status_code == 200, changed.text
-        statuses = {client.get(url, headers=store["headers"]).status_code for _ in range(8)}
-        assert statuses == {200}
+        statuses = [client.get(url, headers=store["headers"]).status_code for _ in range(8)]
+        assert statuses == [200] * 3 + [429] * 5
     finally:
         window.clock = SlidingWindow().clock
         cache.invalidate()
@@ -151,3 +168,100 @@ def test_stores_per_account_are_capped(
         "SELECT count(*) FROM stores WHERE owner_id = %s", (owner["user"]["id"],)
     ).fetchone()
     assert count == (2,)
+
+
+def ready_shop(client: TestClient, stores: Stores, placement: str) -> tuple[Shop, dict, str]:
+    """A store with something to sell, on the plan that allows 3 orders a month."""
+    shop = Shop(client, stores.create(placement))
+    shop.tax_class("standard", 1900, default=True)
+    shop.payment_method()
+    method = shop.shipping({"USD": 500})
+    item = shop.product("Limited", {"USD": 1000}, stock=50)
+    return shop, item, method
+
+
+def on_plan(client: TestClient, control_conn: psycopg.Connection, shop: Shop, code: str) -> None:
+    put_on_plan(control_conn, shop.id, code)
+    cache = plan_limits_cache(runtime_of(client).extras)
+    if cache is not None:
+        cache.invalidate()
+
+
+def tenant_sql(control_conn: psycopg.Connection, pg_server: URL, store_id: str, sql: str) -> None:
+    """Owner-level SQL in the store's data (what an older month or release left behind)."""
+    database, schema = control_conn.execute(
+        "SELECT database_name, schema_name FROM store_databases WHERE store_id = %s", (store_id,)
+    ).fetchone()  # type: ignore[misc]
+    with psycopg.connect(libpq_conninfo(pg_server.set(database=database)), autocommit=True) as t:
+        t.execute(f'SET search_path TO "{schema}"')
+        t.execute(sql.replace(":store", f"'{store_id}'"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_orders_per_month_limit_is_402_naming_the_limit(
+    client: TestClient,
+    stores: Stores,
+    control_conn: psycopg.Connection,
+    pg_server: URL,
+    placement: str,
+) -> None:
+    shop, item, method = ready_shop(client, stores, placement)
+    on_plan(client, control_conn, shop, "few-orders")
+    tokens = carts(client, shop, 5, item, method)
+    for token in tokens[:3]:
+        ok(shop.checkout(token), 201)
+    refused = shop.checkout(tokens[3])
+    body = problem(refused, 402)
+    assert (body["limit"], body["plan"], body["allowed"], body["current"]) == (
+        "max_orders_per_month", "few-orders", 3, 3,
+    )  # fmt: skip
+    assert shop.stock(item)["reserved"] == 3
+    assert [o["number"] for o in shop.get("/orders", sort="number")["items"]] == [1, 2, 3]
+
+    # The month's counter, if lost, is rebuilt from the month's orders ...
+    tenant_sql(control_conn, pg_server, shop.id, "DELETE FROM store_counters WHERE "
+               "store_id = :store AND name LIKE 'orders:%%'")  # fmt: skip
+    problem(shop.checkout(tokens[3]), 402)
+    # ... and last month's orders do not count.
+    tenant_sql(control_conn, pg_server, shop.id, "UPDATE orders SET placed_at = "
+               "placed_at - interval '40 days' WHERE store_id = :store")  # fmt: skip
+    tenant_sql(control_conn, pg_server, shop.id, "DELETE FROM store_counters WHERE "
+               "store_id = :store AND name LIKE 'orders:%%'")  # fmt: skip
+    order = ok(shop.checkout(tokens[3]), 201)
+    assert order["number"] == 4  # the refusals took no number
+    on_plan(client, control_conn, shop, "enterprise")  # no monthly limit
+    ok(shop.checkout(tokens[4]), 201)
+
+
+@pytest.mark.parametrize("placement", ["pool", "database"])
+def test_concurrent_checkouts_never_overshoot_the_monthly_orders(
+    client: TestClient, stores: Stores, control_conn: psycopg.Connection, placement: str
+) -> None:
+    shop, item, method = ready_shop(client, stores, placement)
+    on_plan(client, control_conn, shop, "few-orders")
+    tokens = carts(client, shop, 12, item, method)
+    ok(shop.checkout(tokens[0]), 201)
+
+    async def race() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            racer = shop.using(http)  # type: ignore[arg-type]
+            return list(
+                await asyncio.gather(
+                    *(
+                        http.post(
+                            f"/api/storefront/carts/{token}/checkout",
+                            headers={**racer.front, "Idempotency-Key": unique_name("race")},
+                            json={"payment_method_code": "manual"},
+                        )
+                        for token in tokens[1:]
+                    )
+                )
+            )
+
+    results = client.portal.call(race)  # type: ignore[union-attr]
+    assert Counter(r.status_code for r in results) == {201: 2, 402: 9}, [r.text for r in results]
+    assert {r.json()["limit"] for r in results if r.status_code == 402} == {"max_orders_per_month"}
+    orders = shop.get("/orders", sort="number")["items"]
+    assert [o["number"] for o in orders] == [1, 2, 3]
+    assert shop.stock(item)["reserved"] == 3

@@ -1,24 +1,15 @@
-"""Credit purchases through the real ``stripe`` SDK against a local Stripe stand-in.
-
-The stand-in answers ``POST /v1/checkout/sessions`` like Stripe (form-encoded request,
-JSON session back) and checks the API key; webhooks are signed with Stripe's scheme
-(``t=<ts>,v1=<hex hmac_sha256(secret, "<ts>.<payload>")>``).
-"""
+"""Credit purchases through the real ``stripe`` SDK against a local Stripe stand-in
+(``tests/control/stripe_server.py``), and a store's own Stripe keys."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
 
 import psycopg
 import pytest
@@ -32,105 +23,16 @@ from storefleet.control.secrets.service import ENCRYPTED_COLUMNS, count_by_key_i
 from storefleet.runtime import Runtime
 from storefleet.security.keyring import DecryptionError
 from tests.conftest import Accounts, Stores, bearer, make_settings
+from tests.control.stripe_server import (
+    PLATFORM_KEY,
+    WEBHOOK_SECRET,
+    FakeStripe,
+    event,
+    post_webhook,
+    sign,
+)
 
-PLATFORM_KEY = "sk_test_platform_" + secrets.token_hex(8)
-WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
 PROBLEM = "application/problem+json"
-
-
-class FakeStripe:
-    """Just enough of api.stripe.com for Checkout Sessions."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.sessions: dict[str, dict[str, Any]] = {}
-        self.fail_next = False
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.send_header("Request-Id", "req_" + secrets.token_hex(6))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                form = dict(parse_qsl(self.rfile.read(length).decode()))
-                fake.requests.append(
-                    {
-                        "path": self.path,
-                        "form": form,
-                        "authorization": self.headers.get("Authorization"),
-                        "idempotency_key": self.headers.get("Idempotency-Key"),
-                    }
-                )
-                if self.headers.get("Authorization") != f"Bearer {PLATFORM_KEY}":
-                    self._send(
-                        401,
-                        {"error": {"type": "invalid_request_error", "message": "Invalid API Key"}},
-                    )
-                    return
-                if self.path != "/v1/checkout/sessions":
-                    self._send(404, {"error": {"type": "invalid_request_error"}})
-                    return
-                if fake.fail_next:
-                    fake.fail_next = False
-                    self._send(
-                        400,
-                        {
-                            "error": {
-                                "type": "invalid_request_error",
-                                "message": "Your account cannot currently make live charges.",
-                            }
-                        },
-                    )
-                    return
-                session_id = "cs_test_" + secrets.token_hex(12)
-                metadata = {
-                    k[len("metadata[") : -1]: v
-                    for k, v in form.items()
-                    if k.startswith("metadata[")
-                }
-                session = {
-                    "id": session_id,
-                    "object": "checkout.session",
-                    "mode": form.get("mode"),
-                    "status": "open",
-                    "payment_status": "unpaid",
-                    "amount_total": int(form["line_items[0][price_data][unit_amount]"]),
-                    "currency": form["line_items[0][price_data][currency]"],
-                    "client_reference_id": form.get("client_reference_id"),
-                    "customer_email": form.get("customer_email"),
-                    "metadata": metadata,
-                    "payment_intent": None,
-                    "success_url": form.get("success_url"),
-                    "cancel_url": form.get("cancel_url"),
-                    "url": f"https://checkout.stripe.com/c/pay/{session_id}",
-                    "livemode": False,
-                    "created": int(time.time()),
-                    "expires_at": int(time.time()) + 86400,
-                }
-                fake.sessions[session_id] = session
-                self._send(200, session)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeStripe:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -154,26 +56,6 @@ def settings(
     )
 
 
-def sign(payload: str, *, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
-    t = int(time.time()) if at is None else at
-    mac = hmac.new(secret.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
-
-
-def event(kind: str, obj: dict[str, Any], event_id: str | None = None) -> str:
-    return json.dumps(
-        {
-            "id": event_id or "evt_" + secrets.token_hex(12),
-            "object": "event",
-            "api_version": "2024-06-20",
-            "created": int(time.time()),
-            "livemode": False,
-            "type": kind,
-            "data": {"object": obj},
-        }
-    )
-
-
 def paid(session: dict[str, Any]) -> dict[str, Any]:
     return {
         **session,
@@ -181,12 +63,6 @@ def paid(session: dict[str, Any]) -> dict[str, Any]:
         "payment_status": "paid",
         "payment_intent": "pi_" + secrets.token_hex(8),
     }
-
-
-def post_webhook(client: TestClient, payload: str, signature: str | None = None) -> Any:
-    headers = {"Content-Type": "application/json"}
-    headers["Stripe-Signature"] = signature if signature is not None else sign(payload)
-    return client.post("/api/billing/stripe/webhook", content=payload, headers=headers)
 
 
 def balance(control_conn: psycopg.Connection, store_id: object) -> int:

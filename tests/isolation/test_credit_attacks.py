@@ -128,6 +128,14 @@ def test_a_cannot_reach_b_credits_plan_usage_or_payments(
     )
     assert own.status_code == 200, own.text
     assert client.get(f"/api/stores/{a['id']}/usage", headers=a_staff).status_code == 200
+    a_before = snapshot(control_conn, str(a["id"]))
+    own_plan = f"/api/stores/{a['id']}/subscription"
+    assert client.post(own_plan, json={"plan": "free"}, headers=a["headers"]).status_code == 200
+    # A paid plan needs payment; this platform has no payment provider: 503, nothing changes.
+    paid = client.post(own_plan, json={"plan": "enterprise"}, headers=a["headers"])
+    assert paid.status_code == 503, paid.text
+    assert client.post(own_plan, json={"plan": "free"}, headers=a_staff).status_code == 403
+    assert snapshot(control_conn, str(a["id"])) == a_before
 
     missing = client.get(f"/api/stores/{uuid.uuid4()}/credits", headers=a["headers"])
     assert missing.status_code == 404

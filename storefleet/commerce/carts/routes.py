@@ -32,6 +32,7 @@ from storefleet.commerce.orders import checkout as checkout_service
 from storefleet.commerce.orders import service as orders
 from storefleet.commerce.orders.routes import storefront_order_out
 from storefleet.commerce.orders.schemas import StorefrontOrderOut
+from storefleet.control.billing.limits import shared_limits_cache
 from storefleet.security.tokens import TokenClaims
 from storefleet.tenancy.placement import StorePlacement
 from storefleet.tenancy.resolver import StorefrontStore
@@ -202,6 +203,9 @@ async def checkout(
 ) -> Response:
     """201 with the new order; 200 with the same order when the key is replayed."""
     key = checkout_service.check_idempotency_key(idempotency_key)
+    plan_limits = await shared_limits_cache(
+        runtime.extras, runtime.control_sessions, runtime.settings.plan_limits_cache_seconds
+    ).get(placement.store_id)
     async with runtime.tenancy.session(placement) as s:
         customer = await service.load_customer(
             s, placement.store_id, signed_in.customer_id if signed_in else None
@@ -218,6 +222,7 @@ async def checkout(
                 user_agent=request.headers.get("user-agent"),
             ),
             customer=customer,
+            plan_limits=plan_limits,
         )
         out = storefront_order_out(result.order, await orders.items_of(s, result.order.id))
     return JSONResponse(

@@ -3,7 +3,8 @@
 Order of work (and of row locks, the same for every checkout, so they cannot deadlock):
 cart row (``FOR UPDATE``) → totals recomputed on the server → the guest customer (an
 advisory lock per email) → stock rows (conditional UPDATE per variant, sorted) → the
-store's order counter → discount usage rows. Everything that can be read or prepared
+store's order counter → the store's counter of the month's orders (the plan's
+``max_orders_per_month``) → discount usage rows. Everything that can be read or prepared
 happens before the stock rows, which every buyer of a product contends for. The counter
 is ``INSERT … ON CONFLICT DO UPDATE … RETURNING``: a checkout that fails after taking a
 number rolls the number back with everything else, so numbers have no gaps.
@@ -35,6 +36,7 @@ from storefleet.commerce.orders.models import Order, OrderEvent, OrderItem
 from storefleet.commerce.payments.models import PaymentMethod, PaymentTransaction
 from storefleet.commerce.promotions import service as promotions
 from storefleet.commerce.totals import Totals, images_for
+from storefleet.control.billing.limits import PlanLimitReached, PlanLimits
 from storefleet.db.ids import uuid7
 from storefleet.errors import Conflict, InvalidInput
 
@@ -44,6 +46,18 @@ KEY_REUSED = "This Idempotency-Key was used for another checkout"
 NEXT_ORDER_NUMBER = text(
     "INSERT INTO store_counters (store_id, id, name, value, created_at, updated_at) "
     "VALUES (:s, gen_random_uuid(), 'order_number', 1, now(), now()) "
+    "ON CONFLICT (store_id, name) DO UPDATE "
+    "SET value = store_counters.value + 1, updated_at = now() RETURNING value"
+)
+COUNT_MONTHLY_ORDER = text(
+    "UPDATE store_counters SET value = value + 1, updated_at = now() "
+    "WHERE store_id = :s AND name = :name RETURNING value"
+)
+# The month's first order (or the first since this counter exists) starts from a count.
+FIRST_MONTHLY_ORDER = text(
+    "INSERT INTO store_counters (store_id, id, name, value, created_at, updated_at) "
+    "SELECT :s, gen_random_uuid(), :name, count(*) + 1, now(), now() FROM orders "
+    "WHERE store_id = :s AND placed_at >= :since "
     "ON CONFLICT (store_id, name) DO UPDATE "
     "SET value = store_counters.value + 1, updated_at = now() RETURNING value"
 )
@@ -79,6 +93,31 @@ def check_idempotency_key(key: str | None) -> str:
 
 async def next_order_number(session: AsyncSession, store_id: uuid.UUID) -> int:
     return int((await session.execute(NEXT_ORDER_NUMBER, {"s": store_id})).scalar_one())
+
+
+async def count_monthly_order(session: AsyncSession, store_id: uuid.UUID, now: datetime) -> int:
+    """This order's place among the store's orders of the calendar month (UTC), counted
+    under the counter's row lock: concurrent checkouts take turns, none can overshoot."""
+    since = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    params = {"s": store_id, "name": f"orders:{since:%Y-%m}", "since": since}
+    counted = (await session.execute(COUNT_MONTHLY_ORDER, params)).scalar_one_or_none()
+    if counted is None:
+        counted = (await session.execute(FIRST_MONTHLY_ORDER, params)).scalar_one()
+    return int(counted)
+
+
+def check_order_limit(plan_limits: PlanLimits | None, placed: int) -> None:
+    allowed = plan_limits.max_orders_per_month if plan_limits else None
+    if plan_limits is None or allowed is None or placed <= allowed:
+        return
+    raise PlanLimitReached(
+        f"The {plan_limits.plan} plan allows {allowed} orders a month; the store cannot take "
+        "more orders until next month or a plan upgrade",
+        limit="max_orders_per_month",
+        plan=plan_limits.plan,
+        current=placed - 1,
+        allowed=allowed,
+    )
 
 
 async def _order_for_key(session: AsyncSession, key: str) -> Order | None:
@@ -117,8 +156,12 @@ async def checkout(
     request: CheckoutRequest,
     *,
     customer: Customer | None,
+    plan_limits: PlanLimits | None = None,
 ) -> CheckoutResult:
-    """Run inside the caller's tenant transaction; any error rolls back every write."""
+    """Run inside the caller's tenant transaction; any error rolls back every write.
+
+    ``plan_limits`` (the store's plan) caps the orders of a calendar month: past it, 402.
+    """
     cart = await carts.get_cart(session, request.token, lock=True)
     previous = await _order_for_key(session, request.idempotency_key)
     if previous is not None:
@@ -161,6 +204,7 @@ async def checkout(
     )
     number = await next_order_number(session, store_id)
     now = datetime.now(UTC)
+    check_order_limit(plan_limits, await count_monthly_order(session, store_id, now))
     order = _new_order(store_id, order_id, number, cart, totals, customer, email, now, request)
     order.shipping_method = (
         totals.shipping_option.snapshot() | {"tax_amount": totals.shipping_tax}

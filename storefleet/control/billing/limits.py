@@ -1,9 +1,10 @@
-"""Plan limits where they bite: products (402 naming the limit) and the per-minute API rate.
+"""Plan limits where they bite: products and orders a month (402 naming the limit) and the
+per-minute API rate.
 
-Product creation reads the plan fresh (rare, and must be exact). The rate limiter asks for a
-store's limits on every request, so ``PlanLimitsCache`` keeps them in memory for a short TTL;
-a plan change in this process invalidates the store's entry at once, other processes catch
-up within the TTL.
+Product creation reads the plan fresh (rare, and must be exact). Checkout and the rate
+limiter ask for a store's limits on every call, so ``PlanLimitsCache`` keeps them in memory
+for a short TTL; a plan change in this process invalidates the store's entry at once, other
+processes catch up within the TTL. The count a limit is checked against is always exact.
 """
 
 from __future__ import annotations
@@ -114,6 +115,17 @@ class PlanLimitsCache:
 def plan_limits_cache(extras: dict[str, object]) -> PlanLimitsCache | None:
     cache = extras.get("plan_limits")
     return cache if isinstance(cache, PlanLimitsCache) else None
+
+
+def shared_limits_cache(
+    extras: dict[str, object], control_sessions: async_sessionmaker[AsyncSession], ttl: float
+) -> PlanLimitsCache:
+    """The process's one cache (the rate limiter's too), created on first use."""
+    cache = plan_limits_cache(extras)
+    if cache is None:
+        cache = PlanLimitsCache(control_sessions, ttl=ttl)
+        extras["plan_limits"] = cache
+    return cache
 
 
 def invalidate_after_commit(

@@ -12,9 +12,11 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -68,6 +70,9 @@ class Subscription(ControlBase):
     current_period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     current_period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when Stripe bills the plan: renewals and cancellations arrive for this id.
+    provider_subscription_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    provider_customer_id: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
@@ -79,6 +84,13 @@ class BillingTransaction(ControlBase):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed', 'expired')", name="status"),
         CheckConstraint("amount >= 0", name="amount"),
+        # One open plan checkout per store: concurrent plan changes share it.
+        Index(
+            "uq_billing_transactions_open_plan_checkout",
+            "store_id",
+            unique=True,
+            postgresql_where=text("purpose = 'subscription' AND status = 'pending'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -1,5 +1,7 @@
 """Credit packs bought with Stripe Checkout: every attempt recorded, credited only by webhook.
 
+The Stripe webhook's events are dispatched here; those about plans go on to ``plan_events``.
+
 A purchase writes a ``pending`` billing transaction *before* calling Stripe (so even a failed
 call leaves a record), then stores the session id. Only a verified webhook moves money: the
 event id goes into ``provider_events`` in the same transaction as the ledger post, and the
@@ -20,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storefleet.config import CreditPack, Settings
 from storefleet.control.accounts.models import Account
+from storefleet.control.billing import plan_events
 from storefleet.control.billing.models import BillingTransaction, ProviderEvent
+from storefleet.control.billing.plan_events import EventResult
 from storefleet.control.billing.stripe_gateway import PaymentProviderError, StripeGateway
 from storefleet.control.credits import service as credits
 from storefleet.errors import InvalidInput, ServiceUnavailable
@@ -105,6 +109,7 @@ class WebhookOutcome:
     duplicate: bool
     action: str
     store_id: uuid.UUID | None = None
+    replaced_provider_subscription: str | None = None
 
 
 async def _transaction_for(
@@ -137,25 +142,28 @@ async def _transaction_for(
     return row
 
 
-async def _paid(
-    session: AsyncSession, event_id: str, obj: dict[str, Any]
-) -> tuple[str, uuid.UUID | None]:
+async def _paid(session: AsyncSession, event: dict[str, Any], obj: dict[str, Any]) -> EventResult:
+    event_id = str(event["id"])
     session_id = obj.get("id")
     if not isinstance(session_id, str):
-        return "ignored: no session id", None
+        return EventResult("ignored: no session id")
     tx = await _transaction_for(session, session_id=session_id, metadata=obj.get("metadata") or {})
     if tx is None:
         log.warning("paid checkout session %s matches no billing transaction", session_id)
-        return "ignored: unknown session", None
+        return EventResult("ignored: unknown session")
     if obj.get("payment_status") != "paid":
-        return "pending: not paid yet", tx.store_id
+        return EventResult("pending: not paid yet", tx.store_id)
     amount, currency = obj.get("amount_total"), str(obj.get("currency") or "").lower()
     if amount != tx.amount or currency != tx.currency.lower():
-        # Never credit what was not paid for: the session's total must be the pack's price.
+        # Never credit what was not paid for: the session's total must be the recorded price.
+        if tx.status == "succeeded":
+            return EventResult("ignored: already applied", tx.store_id)
         tx.status = "failed"
-        tx.data = {**tx.data, "error": f"paid {amount} {currency}, expected pack price"}
+        tx.data = {**tx.data, "error": f"paid {amount} {currency}, expected {tx.amount}"}
         log.warning("checkout session %s paid an unexpected amount", session_id)
-        return "refused: amount mismatch", tx.store_id
+        return EventResult("refused: amount mismatch", tx.store_id)
+    if tx.purpose == plan_events.PURPOSE:
+        return await plan_events.checkout_paid(session, tx, obj, event)
     tx.status = "succeeded"
     if isinstance(obj.get("payment_intent"), str):
         tx.provider_payment_id = obj["payment_intent"]
@@ -174,12 +182,12 @@ async def _paid(
             "event_id": event_id,
         },
     )
-    return "credited", tx.store_id
+    return EventResult("credited", tx.store_id)
 
 
 async def _closed(
     session: AsyncSession, obj: dict[str, Any], status: str, *, by_payment_intent: bool
-) -> tuple[str, uuid.UUID | None]:
+) -> EventResult:
     metadata = obj.get("metadata") or {}
     session_id = None if by_payment_intent else obj.get("id")
     tx = await _transaction_for(session, session_id=session_id, metadata=metadata)
@@ -192,9 +200,9 @@ async def _closed(
             )
         ).scalar_one_or_none()
     if tx is None:
-        return "ignored: unknown payment", None
+        return EventResult("ignored: unknown payment")
     if tx.status == "succeeded":
-        return "ignored: already paid", tx.store_id
+        return EventResult("ignored: already paid", tx.store_id)
     tx.status = status
     if by_payment_intent and isinstance(obj.get("id"), str):
         tx.provider_payment_id = obj["id"]
@@ -202,7 +210,7 @@ async def _closed(
         error = failure.get("code") if isinstance(failure, dict) else None
         if error:
             tx.data = {**tx.data, "error": str(error)}
-    return status, tx.store_id
+    return EventResult(status, tx.store_id)
 
 
 async def handle_event(
@@ -226,13 +234,19 @@ async def handle_event(
         if fresh is None:
             return WebhookOutcome(event_id, True, "duplicate")
         if event_type in PAID_EVENTS:
-            action, store_id = await _paid(session, event_id, obj)
+            result = await _paid(session, event, obj)
         elif event_type == "checkout.session.expired":
-            action, store_id = await _closed(session, obj, "expired", by_payment_intent=False)
+            result = await _closed(session, obj, "expired", by_payment_intent=False)
         elif event_type == "checkout.session.async_payment_failed":
-            action, store_id = await _closed(session, obj, "failed", by_payment_intent=False)
+            result = await _closed(session, obj, "failed", by_payment_intent=False)
         elif event_type == "payment_intent.payment_failed":
-            action, store_id = await _closed(session, obj, "failed", by_payment_intent=True)
+            result = await _closed(session, obj, "failed", by_payment_intent=True)
+        elif event_type == "invoice.paid":
+            result = await plan_events.invoice_paid(session, event_id, obj)
+        elif event_type == "customer.subscription.deleted":
+            result = await plan_events.subscription_deleted(session, obj)
         else:
-            action, store_id = "ignored: event type", None
-    return WebhookOutcome(event_id, False, action, store_id)
+            result = EventResult("ignored: event type")
+    return WebhookOutcome(
+        event_id, False, result.action, result.store_id, result.replaced_provider_subscription
+    )

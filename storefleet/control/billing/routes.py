@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request, Response
 
 from storefleet.api.deps import ControlSession, CurrentCaller, RuntimeDep
 from storefleet.api.store_access import StoreOwner
-from storefleet.control.billing import credentials, purchases
+from storefleet.config import Settings
+from storefleet.control.billing import credentials, limits, purchases
 from storefleet.control.billing.schemas import (
     PurchaseIn,
     PurchaseOut,
@@ -14,10 +17,17 @@ from storefleet.control.billing.schemas import (
     StripeKeysOut,
     WebhookOut,
 )
-from storefleet.control.billing.stripe_gateway import verify_webhook
+from storefleet.control.billing.stripe_gateway import (
+    PaymentProviderError,
+    StripeGateway,
+    verify_webhook,
+)
 from storefleet.control.stores import service as stores
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["billing"])
+LEDGER_ACTIONS = ("credited", "subscribed", "renewed")
+PLAN_ACTIONS = ("subscribed", "renewed", "cancelled")
 
 
 @router.post("/api/credits/purchase", status_code=201, response_model=PurchaseOut)
@@ -43,11 +53,28 @@ async def stripe_webhook(request: Request, runtime: RuntimeDep) -> WebhookOut:
         await request.body(), request.headers.get("stripe-signature"), runtime.settings
     )
     outcome = await purchases.handle_event(runtime.control_sessions, event)
-    if outcome.action == "credited":
+    if outcome.action in LEDGER_ACTIONS:
         worker = runtime.extras.get("credit_outbox")
         if worker is not None:
             worker.wake()  # type: ignore[attr-defined]
+    cache = limits.plan_limits_cache(runtime.extras)
+    if outcome.action in PLAN_ACTIONS and cache is not None and outcome.store_id is not None:
+        cache.invalidate(outcome.store_id)
+    if outcome.replaced_provider_subscription is not None:
+        await _stop_billing(runtime.settings, outcome.replaced_provider_subscription)
     return WebhookOut(duplicate=outcome.duplicate, action=outcome.action)
+
+
+async def _stop_billing(settings: Settings, provider_subscription: str) -> None:
+    """A paid plan replaced an older Stripe subscription: Stripe must stop charging it."""
+    try:
+        await StripeGateway.from_settings(settings).cancel_subscription(provider_subscription)
+    except PaymentProviderError as exc:
+        log.error(
+            "stripe subscription %s was replaced but not cancelled (%s): cancel it in Stripe",
+            provider_subscription,
+            exc.reason,
+        )
 
 
 def _keys_out(status: credentials.StripeKeysStatus) -> StripeKeysOut:

@@ -1,4 +1,7 @@
-"""Plans and subscriptions: every store has one, starting on the free plan's trial."""
+"""Plans and subscriptions: every store has one, starting on the free plan's trial.
+
+Changing plans (and what needs payment) is ``plans`` and ``plan_checkout``.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +24,9 @@ async def list_plans(session: AsyncSession) -> list[Plan]:
     return list(rows.scalars())
 
 
-async def plan_by_code(session: AsyncSession, code: str) -> Plan:
+async def plan_by_code(session: AsyncSession, code: str, *, active_only: bool = True) -> Plan:
     plan = (await session.execute(select(Plan).where(Plan.code == code))).scalar_one_or_none()
-    if plan is None or not plan.is_active:
+    if plan is None or (active_only and not plan.is_active):
         raise InvalidInput(f"unknown plan {code!r}", field="plan")
     return plan
 
@@ -70,37 +73,3 @@ async def start_trial(
             reference={"plan": plan.code, "reason": "included credits"},
         )
     return subscription
-
-
-async def change_plan(
-    session: AsyncSession,
-    store_id: uuid.UUID,
-    *,
-    plan_code: str,
-    billing_cycle: str,
-    actor: str,
-) -> tuple[Subscription, Plan]:
-    """Switch plan now: a new period starts and its included credits are a ledger grant."""
-    if billing_cycle not in PERIOD:
-        raise InvalidInput("billing_cycle must be monthly or annual", field="billing_cycle")
-    subscription, _ = await subscription_of(session, store_id)
-    plan = await plan_by_code(session, plan_code)
-    now = datetime.now(UTC)
-    subscription.plan_id = plan.id
-    subscription.billing_cycle = billing_cycle
-    subscription.status = "active"
-    subscription.current_period_start = now
-    subscription.current_period_end = now + PERIOD[billing_cycle]
-    subscription.cancelled_at = None
-    await session.flush()
-    if plan.included_credits:
-        await credits.post(
-            session,
-            store_id=store_id,
-            kind="grant",
-            amount=plan.included_credits,
-            idempotency_key=f"plan:{plan.code}:{subscription.current_period_start.isoformat()}",
-            actor=actor,
-            reference={"plan": plan.code, "billing_cycle": billing_cycle, "reason": "plan change"},
-        )
-    return subscription, plan

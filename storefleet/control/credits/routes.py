@@ -6,13 +6,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from storefleet.api.deps import ControlSession, CurrentCaller, RuntimeDep
 from storefleet.api.store_access import StoreAdmin, StoreOwner
 from storefleet.commerce.credits.models import CreditBalanceCache
-from storefleet.control.billing import limits
+from storefleet.control.billing import limits, plan_checkout
 from storefleet.control.billing import service as billing
 from storefleet.control.credits import service
 from storefleet.control.credits.schemas import (
@@ -23,6 +24,7 @@ from storefleet.control.credits.schemas import (
     LedgerPage,
     LedgerRow,
     PlanChangeIn,
+    PlanCheckoutOut,
     PlanOut,
     SpendIn,
     SpendOut,
@@ -118,19 +120,38 @@ async def subscription(ctx: StoreAdmin, session: ControlSession) -> Subscription
     return _subscription_out(*await billing.subscription_of(session, ctx.store_id))
 
 
-@router.post("/api/stores/{store_id}/subscription", response_model=SubscriptionOut)
+@router.post(
+    "/api/stores/{store_id}/subscription",
+    response_model=SubscriptionOut,
+    responses={202: {"model": PlanCheckoutOut, "description": "Pay to switch: a Checkout"}},
+)
 async def change_plan(
     body: PlanChangeIn, ctx: StoreOwner, session: ControlSession, runtime: RuntimeDep
-) -> SubscriptionOut:
-    changed = await billing.change_plan(
+) -> Response:
+    """200: switched now (it costs nothing more). 202: a Stripe Checkout to pay first; the
+    plan switches when Stripe's webhook confirms. 503: payments are not configured."""
+    assert ctx.account is not None
+    outcome = await plan_checkout.change_plan(
         session,
+        runtime.settings,
+        ctx.account,
         ctx.store_id,
-        plan_code=body.plan,
-        billing_cycle=body.billing_cycle,
-        actor=ctx.actor_label,
+        body.plan,
+        body.billing_cycle,
     )
+    if isinstance(outcome, plan_checkout.CheckoutOpened):
+        opened = PlanCheckoutOut(
+            checkout_url=outcome.checkout_url,
+            session_id=outcome.session_id,
+            billing_transaction_id=outcome.billing_transaction_id,
+            plan=outcome.plan,
+            billing_cycle=outcome.billing_cycle,
+            expires_at=outcome.expires_at,
+        )
+        return JSONResponse(opened.model_dump(mode="json"), status_code=202)
     limits.invalidate_after_commit(session, limits.plan_limits_cache(runtime.extras), ctx.store_id)
-    return _subscription_out(*changed)
+    out = _subscription_out(outcome.subscription, outcome.plan)
+    return JSONResponse(out.model_dump(mode="json"))
 
 
 async def platform_admin(caller: CurrentCaller) -> CurrentCaller:

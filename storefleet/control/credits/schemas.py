@@ -111,3 +111,14 @@ class SubscriptionOut(BaseModel):
 class PlanChangeIn(Strict):
     plan: Annotated[str, StringConstraints(max_length=50)]
     billing_cycle: Literal["monthly", "annual"] = "monthly"
+
+
+class PlanCheckoutOut(BaseModel):
+    """The change waits for payment: send the owner to ``checkout_url``."""
+
+    checkout_url: str
+    session_id: str
+    billing_transaction_id: uuid.UUID
+    plan: str
+    billing_cycle: str
+    expires_at: datetime
