@@ -1,7 +1,7 @@
 """plan periods: a subscription remembers its provider subscription; one open plan checkout
 
-Revision ID: c0005_plan_periods
-Revises: c0004
+Revision ID: c0006_plan_periods
+Revises: c0005_hostname_verification
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "c0005_plan_periods"
-down_revision: str | None = "c0004"
+revision: str = "c0006_plan_periods"
+down_revision: str | None = "c0005_hostname_verification"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
