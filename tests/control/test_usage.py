@@ -247,3 +247,59 @@ def test_metering_can_be_switched_off(tmp_path: Any, control_db: URL) -> None:
     on = create_app(make_settings(tmp_path, control_db), control_db)
     assert UsageMetering not in [m.cls for m in off.user_middleware]
     assert UsageMetering in [m.cls for m in on.user_middleware]
+
+
+def test_a_flush_cancelled_mid_write_keeps_its_batch_for_the_shutdown_flush(
+    client: TestClient, control_conn: psycopg.Connection, control_db: URL
+) -> None:
+    """Shutdown cancels the flusher while it writes: those records are written, not lost."""
+    import asyncio
+
+    from storefleet.db.urls import libpq_conninfo
+
+    recorder = UsageRecorder(runtime_of(client).control_sessions, batch_size=10)
+    tag = uuid.uuid4().hex[:8]
+    for i in range(25):
+        recorder.record(_record(f"/cancel/{tag}/{i}"))
+
+    async def cancel_while_writing() -> None:
+        # Hold the log table so the flush blocks inside its write, then cancel it there.
+        with psycopg.connect(libpq_conninfo(control_db)) as holder:
+            holder.execute("LOCK TABLE api_usage_logs IN ACCESS EXCLUSIVE MODE")
+            task = asyncio.create_task(recorder.flush())
+            await asyncio.sleep(0.5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            holder.rollback()
+        assert recorder.pending == 25
+        await recorder.stop()
+
+    client.portal.call(cancel_while_writing)  # type: ignore[union-attr]
+    written = control_conn.execute(
+        "SELECT count(*) FROM api_usage_logs WHERE route LIKE %s", (f"/cancel/{tag}/%",)
+    ).fetchone()
+    assert written == (25,)
+
+
+def test_usage_rows_only_for_stores_that_exist(
+    client: TestClient, stores: Stores, control_conn: psycopg.Connection
+) -> None:
+    """Invented store ids in paths are logged unowned and grow no metrics."""
+    real = stores.create("pool")
+    invented = uuid.uuid4()
+    recorder = UsageRecorder(runtime_of(client).control_sessions)
+    tag = uuid.uuid4().hex[:8]
+    recorder.record(_record(f"/real/{tag}", 400, uuid.UUID(str(real["id"]))))
+    recorder.record(_record(f"/invented/{tag}", 400, invented))
+    assert client.portal.call(recorder.flush) == 2  # type: ignore[union-attr]
+    metrics = control_conn.execute(
+        "SELECT store_id::text FROM usage_metrics WHERE store_id = ANY(%s)",
+        ([str(real["id"]), str(invented)],),
+    ).fetchall()
+    assert metrics == [(str(real["id"]),)]
+    owners = control_conn.execute(
+        "SELECT route, store_id::text FROM api_usage_logs WHERE route LIKE %s ORDER BY route",
+        (f"/%/{tag}",),
+    ).fetchall()
+    assert owners == [(f"/invented/{tag}", None), (f"/real/{tag}", str(real["id"]))]

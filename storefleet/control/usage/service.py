@@ -75,6 +75,17 @@ async def write_batch(session: AsyncSession, batch: list[UsageRecord]) -> None:
     COPY and a constant upsert over arrays keep the flush cheap for the process that also
     serves requests: no per-row SQL to build or compile.
     """
+    named = {r.store_id for r in batch if r.store_id is not None}
+    existing = (
+        set((await session.scalars(select(Store.id).where(Store.id.in_(named)))).all())
+        if named
+        else set()
+    )
+    # A path or header may name any UUID: only stores that exist get usage rows, so a caller
+    # inventing store ids cannot grow the metrics table (their requests are logged unowned).
+    batch = [
+        r if r.store_id is None or r.store_id in existing else _unowned(r) for r in batch
+    ]
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
@@ -104,6 +115,18 @@ async def write_batch(session: AsyncSession, batch: list[UsageRecord]) -> None:
             "requests": [requests[k] for k in keys],
             "errors": [errors[k] for k in keys],
         },
+    )
+
+
+def _unowned(record: UsageRecord) -> UsageRecord:
+    return UsageRecord(
+        record.at,
+        None,
+        record.account_id,
+        record.method,
+        record.route,
+        record.status,
+        record.duration_ms,
     )
 
 
@@ -166,7 +189,9 @@ class UsageRecorder:
                 try:
                     async with self.control_sessions() as session, session.begin():
                         await write_batch(session, batch)
-                except Exception:
+                except BaseException:
+                    # Failed or cancelled (shutdown) mid-write: the batch was not committed,
+                    # so it goes back to the buffer for the next flush.
                     self.stats.failed_flushes += 1
                     self._requeue(batch)
                     raise
