@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
+from typer.testing import CliRunner
 
 from storefleet.api.app import create_app
 from storefleet.config import Settings
@@ -217,3 +218,21 @@ def black_hole() -> Iterator[BlackHole]:
     hole = BlackHole()
     yield hole
     hole.close()
+
+
+@pytest.fixture
+def operator_cli(
+    settings: Settings, control_db: URL, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CliRunner]:
+    """``storefleet`` as an operator runs it, against the module's home and control plane."""
+    from storefleet.config import get_settings
+
+    monkeypatch.setenv("STOREFLEET_HOME", str(settings.home))
+    monkeypatch.setenv("STOREFLEET_DATABASE_URL", control_db.render_as_string(hide_password=False))
+    monkeypatch.setenv("STOREFLEET_ENVIRONMENT", "test")
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("STOREFLEET_KEYRING", raising=False)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()

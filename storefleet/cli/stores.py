@@ -148,4 +148,49 @@ def import_(
     console.print(f"imported {rows} rows in {len(stats)} tables into store {store_id}; verified")
 
 
+@stores_app.command("purge")
+def purge(
+    store_id: Annotated[
+        uuid.UUID | None, typer.Argument(help="a deleted store to purge (or --deleted-before)")
+    ] = None,
+    deleted_before: Annotated[
+        float | None,
+        typer.Option("--deleted-before", help="purge every store deleted over DAYS ago"),
+    ] = None,
+) -> None:
+    """Remove deleted stores for good: their data in every placement, then their records.
+
+    The slug of a purged store can be used again. Exit code 1 when a store could not be
+    purged (its data unreachable: run the command again later).
+    """
+    from storefleet.control.stores.purge import PurgeResult, purge_store
+    from storefleet.control.stores.purge import deleted_before as deleted_ago
+    from storefleet.errors import DomainError
+
+    if (store_id is None) == (deleted_before is None):
+        console.print("[red]give either a STORE_ID or --deleted-before DAYS[/red]")
+        raise typer.Exit(2)
+
+    async def work(runtime: Runtime) -> list[PurgeResult]:
+        ids = [store_id] if store_id else await deleted_ago(runtime, deleted_before or 0)
+        return [await purge_store(runtime, sid) for sid in ids]
+
+    try:
+        results = with_runtime(get_settings(), work)
+    except DomainError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    if not results:
+        console.print("nothing to purge")
+        return
+    table = Table("store", "slug", "result")
+    for r in results:
+        table.add_row(
+            str(r.store_id), r.slug, f"[red]{r.error}[/red]" if r.error else "[green]purged[/green]"
+        )
+    console.print(table)
+    if any(r.error for r in results):
+        raise typer.Exit(1)
+
+
 stores_app.command("plan")(set_plan)

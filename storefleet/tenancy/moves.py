@@ -50,6 +50,7 @@ from storefleet.tenancy.external import scrub_password
 from storefleet.tenancy.models import PLACEMENTS, StoreDatabase, StoreMove
 from storefleet.tenancy.placement import StorePlacement
 from storefleet.tenancy.provisioning import drop_database
+from storefleet.tenancy.removal import drop_schema, retire_store_role
 
 if TYPE_CHECKING:
     from storefleet.runtime import Runtime
@@ -530,16 +531,9 @@ async def _discard_target(runtime: Runtime, plan: _Plan) -> None:
         runtime.provisioner.admin_engines.forget_database(plan.values["database_name"])
         await blocking.database_admin(drop_database, server.admin_url, plan.values["database_name"])
     elif plan.external is None and plan.values["placement"] == "schema":
-        await _drop_schema(plan.target_loc)
+        await drop_schema(plan.target_loc)
     else:
         await clear_store(plan.target_loc, store_id)
-
-
-async def _drop_schema(location: Location) -> None:
-    async with await connect(location.admin_url) as conn:
-        await conn.execute(
-            f"DROP SCHEMA IF EXISTS {ddl.ident(ddl.checked_schema(location.schema))} CASCADE"
-        )
 
 
 async def _drop_old(
@@ -550,9 +544,9 @@ async def _drop_old(
     if source.external or source.placement == "pool":
         await clear_store(plan.source_loc, source.store_id)
         if source.external:
-            await _retire_store_role(plan)
+            await retire_store_role(plan.source_loc, plan.source, drop_role=plan.external is None)
     elif source.placement == "schema":
-        await _drop_schema(plan.source_loc)
+        await drop_schema(plan.source_loc)
     else:
         if lock is not None:
             await lock.close()
@@ -564,38 +558,6 @@ async def _drop_old(
         return
     if lock is not None:
         await lock.close()
-
-
-async def _retire_store_role(plan: _Plan) -> None:
-    """The store's own request role loses what it had in the database the store left.
-
-    The role itself is dropped when the store now lives on the platform; when it moved to
-    another database of its owner it may be the same role there (one per server), so it
-    stays, with privileges in the new database only.
-    """
-    role = ddl.external_app_role(plan.source.store_id)
-    schema = psycopg.sql.Identifier(ddl.checked_schema(plan.source.schema))
-    ident = psycopg.sql.Identifier(role)
-    database = psycopg.sql.Identifier(ddl.checked_database(plan.source.database))
-    async with await connect(plan.source_loc.admin_url) as conn:
-        found = await (
-            await conn.execute(
-                "SELECT 1 FROM pg_catalog.pg_roles "
-                "WHERE rolname OPERATOR(pg_catalog.=) %s::pg_catalog.name",
-                (role,),
-            )
-        ).fetchone()
-        if found is None:
-            return  # an owner-role database, or a store from before per-store roles
-        await conn.execute(
-            psycopg.sql.SQL(
-                "REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role}; "
-                "REVOKE ALL ON SCHEMA {schema} FROM {role}; "
-                "REVOKE ALL ON DATABASE {database} FROM {role}"
-            ).format(schema=schema, role=ident, database=database)
-        )
-        if plan.external is None:
-            await conn.execute(psycopg.sql.SQL("DROP ROLE IF EXISTS {}").format(ident))
 
 
 async def latest_moves(runtime: Runtime, store_id: uuid.UUID, limit: int = 10) -> list[StoreMove]:

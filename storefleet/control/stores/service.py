@@ -41,7 +41,10 @@ async def create_store(
         raise PermissionDenied(
             f"This account already has the maximum of {max_stores} stores", field="stores"
         )
-    if await session.scalar(select(Store.id).where(Store.slug == slug)) is not None:
+    if (
+        await session.scalar(select(Store.id).where(Store.slug == slug, Store.purged_at.is_(None)))
+        is not None
+    ):
         raise Conflict("A store with this slug already exists", field="slug")
     store = Store(owner_id=owner.id, name=name, slug=slug, status="pending")
     session.add(store)
@@ -105,7 +108,9 @@ async def update_store(
     before = {k: getattr(store, k) for k in changes}
     if "slug" in changes and changes["slug"] != store.slug:
         taken = await session.scalar(
-            select(Store.id).where(Store.slug == changes["slug"], Store.id != store.id)
+            select(Store.id).where(
+                Store.slug == changes["slug"], Store.id != store.id, Store.purged_at.is_(None)
+            )
         )
         if taken is not None:
             raise Conflict("A store with this slug already exists", field="slug")

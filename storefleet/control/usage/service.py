@@ -83,9 +83,7 @@ async def write_batch(session: AsyncSession, batch: list[UsageRecord]) -> None:
     )
     # A path or header may name any UUID: only stores that exist get usage rows, so a caller
     # inventing store ids cannot grow the metrics table (their requests are logged unowned).
-    batch = [
-        r if r.store_id is None or r.store_id in existing else _unowned(r) for r in batch
-    ]
+    batch = [r if r.store_id is None or r.store_id in existing else _unowned(r) for r in batch]
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
