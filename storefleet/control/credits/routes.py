@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from storefleet.api.deps import ControlSession, CurrentCaller, RuntimeDep
-from storefleet.api.store_access import StoreAdmin, StoreOwner
+from storefleet.api.store_access import CanManageSubscription, CanSpendCredits, CanViewBilling
 from storefleet.commerce.credits.models import CreditBalanceCache
 from storefleet.control.billing import limits
 from storefleet.control.billing import service as billing
@@ -35,7 +35,7 @@ router = APIRouter(tags=["credits"])
 
 
 @router.post("/api/stores/{store_id}/credits/spend", response_model=SpendOut)
-async def spend(body: SpendIn, ctx: StoreAdmin, runtime: RuntimeDep) -> SpendOut:
+async def spend(body: SpendIn, ctx: CanSpendCredits, runtime: RuntimeDep) -> SpendOut:
     """Debit the service's price atomically; the same idempotency key never debits twice."""
     posted = await service.spend(
         runtime.control_sessions,
@@ -55,7 +55,7 @@ async def spend(body: SpendIn, ctx: StoreAdmin, runtime: RuntimeDep) -> SpendOut
 
 
 @router.get("/api/stores/{store_id}/credits", response_model=CachedBalanceOut)
-async def cached_balance(ctx: StoreAdmin, runtime: RuntimeDep) -> CachedBalanceOut:
+async def cached_balance(ctx: CanViewBilling, runtime: RuntimeDep) -> CachedBalanceOut:
     """Fast: the store's own cached copy, with how old it is."""
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         cache = (
@@ -76,7 +76,7 @@ async def cached_balance(ctx: StoreAdmin, runtime: RuntimeDep) -> CachedBalanceO
 
 @router.get("/api/stores/{store_id}/credits/transactions", response_model=LedgerPage)
 async def ledger(
-    ctx: StoreAdmin,
+    ctx: CanViewBilling,
     session: ControlSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -114,13 +114,13 @@ def _subscription_out(subscription: object, plan: object) -> SubscriptionOut:
 
 
 @router.get("/api/stores/{store_id}/subscription", response_model=SubscriptionOut)
-async def subscription(ctx: StoreAdmin, session: ControlSession) -> SubscriptionOut:
+async def subscription(ctx: CanViewBilling, session: ControlSession) -> SubscriptionOut:
     return _subscription_out(*await billing.subscription_of(session, ctx.store_id))
 
 
 @router.post("/api/stores/{store_id}/subscription", response_model=SubscriptionOut)
 async def change_plan(
-    body: PlanChangeIn, ctx: StoreOwner, session: ControlSession, runtime: RuntimeDep
+    body: PlanChangeIn, ctx: CanManageSubscription, session: ControlSession, runtime: RuntimeDep
 ) -> SubscriptionOut:
     changed = await billing.change_plan(
         session,

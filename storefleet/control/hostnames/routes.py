@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from storefleet.api.deps import ClientIP, RuntimeDep
-from storefleet.api.store_access import StoreOwner
+from storefleet.api.store_access import CanManageHostnames
 from storefleet.control.audit import service as audit
 from storefleet.control.hostnames import service
 from storefleet.control.hostnames.models import StoreHostname
@@ -23,7 +23,7 @@ def hostname_out(row: StoreHostname) -> HostnameOut:
 
 
 @router.get("", response_model=HostnameList)
-async def list_hostnames(ctx: StoreOwner, runtime: RuntimeDep) -> HostnameList:
+async def list_hostnames(ctx: CanManageHostnames, runtime: RuntimeDep) -> HostnameList:
     async with runtime.control_sessions() as session:
         rows = await service.list_hostnames(session, ctx.store_id)
     return HostnameList(items=[hostname_out(r) for r in rows])
@@ -31,7 +31,7 @@ async def list_hostnames(ctx: StoreOwner, runtime: RuntimeDep) -> HostnameList:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=HostnameOut)
 async def add_hostname(
-    body: HostnameCreate, ctx: StoreOwner, runtime: RuntimeDep, ip: ClientIP
+    body: HostnameCreate, ctx: CanManageHostnames, runtime: RuntimeDep, ip: ClientIP
 ) -> HostnameOut:
     """Own transaction so the routing cache is cleared only after the commit."""
     async with runtime.control_sessions() as session, session.begin():
@@ -54,7 +54,7 @@ async def add_hostname(
 
 @router.delete("/{hostname_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_hostname(
-    hostname_id: uuid.UUID, ctx: StoreOwner, runtime: RuntimeDep, ip: ClientIP
+    hostname_id: uuid.UUID, ctx: CanManageHostnames, runtime: RuntimeDep, ip: ClientIP
 ) -> Response:
     async with runtime.control_sessions() as session, session.begin():
         removed = await service.remove_hostname(session, ctx.store_id, hostname_id)
