@@ -1,16 +1,25 @@
-"""Who may act on a store: its owner (control plane) or its staff (tenant ``users``)."""
+"""Who may act on a store, and what they may do there.
+
+A caller is the store's owner (a platform account, checked in the control plane) or one of
+its admins and staff (tenant ``users``). Every admin route takes exactly one of the
+``Can…`` dependencies below, each naming a permission from
+``storefleet.commerce.users.permissions``: another store answers 404 like a missing one, a
+member of this store without the permission 403, and only then does the route run.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path
 from sqlalchemy import select
 
 from storefleet.api.deps import AnyClaims, RuntimeDep
+from storefleet.commerce.users import permissions
 from storefleet.commerce.users.models import TenantUser
+from storefleet.commerce.users.permissions import Permission
 from storefleet.control.accounts import service as accounts
 from storefleet.control.accounts.models import Account
 from storefleet.control.stores import service as stores
@@ -18,8 +27,6 @@ from storefleet.errors import AuthenticationFailed, Locked, NotFound, Permission
 from storefleet.runtime import Runtime
 from storefleet.security.tokens import TokenClaims
 from storefleet.tenancy.placement import StorePlacement
-
-STAFF_ROLES = ("owner", "admin", "staff")
 
 
 @dataclass(frozen=True)
@@ -50,21 +57,21 @@ async def _owner_account(runtime: Runtime, claims: TokenClaims, store_id: uuid.U
     return account
 
 
-async def store_admin(
-    store_id: Annotated[uuid.UUID, Path()],
-    runtime: RuntimeDep,
-    claims: AnyClaims,
+async def _member(
+    runtime: Runtime, claims: TokenClaims, store_id: uuid.UUID, *, suspended_ok: bool
 ) -> StoreContext:
-    """Owner or staff of the store in the path; any other store answers 404.
+    """The owner, an admin or a staff member of ``store_id``; any other store answers 404.
 
     The owner check is one short control-plane transaction; the staff check one read in
-    the store. Neither stays open while the route works.
+    the store. Neither stays open while the route works. ``suspended_ok`` lets the owner
+    act on a suspended store (to pay for it, move it or delete it); staff never can.
     """
     if claims.account_type in accounts.PLATFORM_ACCOUNT_TYPES:
         account = await _owner_account(runtime, claims, store_id)
         placement = await runtime.tenancy.placement(store_id)
-        check_store_usable(placement)
-        return StoreContext(store_id, placement, "owner", account.id, account)
+        if not suspended_ok:
+            check_store_usable(placement)
+        return StoreContext(store_id, placement, permissions.OWNER, account.id, account)
     if claims.store_id != str(store_id):
         raise NotFound(stores.STORE_NOT_FOUND)
     if claims.account_type != "staff":
@@ -81,29 +88,62 @@ async def store_admin(
     if (
         user is None
         or not user.is_active
-        or user.role not in STAFF_ROLES
+        or user.role not in permissions.STORE_ROLES
         or user.token_version != claims.ver
     ):
         raise AuthenticationFailed("Token is no longer valid")
     return StoreContext(store_id, placement, user.role, user.id, None)
 
 
-StoreAdmin = Annotated[StoreContext, Depends(store_admin)]
+class StorePermission:
+    """The dependency of an admin route: the caller holds ``permission`` in the path's store."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    def __repr__(self) -> str:
+        return f"StorePermission({self.permission})"
+
+    async def __call__(
+        self,
+        store_id: Annotated[uuid.UUID, Path()],
+        runtime: RuntimeDep,
+        claims: AnyClaims,
+    ) -> StoreContext:
+        owner_only = permissions.owner_only(self.permission)
+        ctx = await _member(runtime, claims, store_id, suspended_ok=owner_only)
+        permissions.require(ctx.role, self.permission)
+        return ctx
 
 
-async def store_owner(
-    store_id: Annotated[uuid.UUID, Path()],
-    runtime: RuntimeDep,
-    claims: AnyClaims,
-) -> StoreContext:
-    """Only the owning account (placement, hostnames, deletion are the owner's)."""
-    if claims.account_type not in accounts.PLATFORM_ACCOUNT_TYPES:
-        if claims.store_id != str(store_id):
-            raise NotFound(stores.STORE_NOT_FOUND)
-        raise PermissionDenied("Only the store's owner can use this route")
-    account = await _owner_account(runtime, claims, store_id)
-    placement = await runtime.tenancy.placement(store_id)
-    return StoreContext(store_id, placement, "owner", account.id, account)
+def _can(permission: Permission) -> Any:
+    return Depends(StorePermission(permission))
 
 
-StoreOwner = Annotated[StoreContext, Depends(store_owner)]
+CanViewStore = Annotated[StoreContext, _can(Permission.STORE_VIEW)]
+CanManageSettings = Annotated[StoreContext, _can(Permission.SETTINGS_MANAGE)]
+CanViewStaff = Annotated[StoreContext, _can(Permission.STAFF_VIEW)]
+CanManageStaff = Annotated[StoreContext, _can(Permission.STAFF_MANAGE)]
+CanManageCatalog = Annotated[StoreContext, _can(Permission.CATALOG_MANAGE)]
+CanViewPricing = Annotated[StoreContext, _can(Permission.PRICING_VIEW)]
+CanManagePricing = Annotated[StoreContext, _can(Permission.PRICING_MANAGE)]
+CanManageInventory = Annotated[StoreContext, _can(Permission.INVENTORY_MANAGE)]
+CanManageCustomers = Annotated[StoreContext, _can(Permission.CUSTOMERS_MANAGE)]
+CanViewTaxShipping = Annotated[StoreContext, _can(Permission.TAX_SHIPPING_VIEW)]
+CanManageTaxShipping = Annotated[StoreContext, _can(Permission.TAX_SHIPPING_MANAGE)]
+CanManagePayments = Annotated[StoreContext, _can(Permission.PAYMENTS_MANAGE)]
+CanViewDiscounts = Annotated[StoreContext, _can(Permission.DISCOUNTS_VIEW)]
+CanManageDiscounts = Annotated[StoreContext, _can(Permission.DISCOUNTS_MANAGE)]
+CanViewOrders = Annotated[StoreContext, _can(Permission.ORDERS_VIEW)]
+CanFulfilOrders = Annotated[StoreContext, _can(Permission.ORDERS_FULFIL)]
+CanCancelOrders = Annotated[StoreContext, _can(Permission.ORDERS_CANCEL)]
+CanMarkOrdersPaid = Annotated[StoreContext, _can(Permission.ORDERS_MARK_PAID)]
+CanRefundOrders = Annotated[StoreContext, _can(Permission.ORDERS_REFUND)]
+CanViewBilling = Annotated[StoreContext, _can(Permission.BILLING_VIEW)]
+CanSpendCredits = Annotated[StoreContext, _can(Permission.CREDITS_SPEND)]
+CanManageSubscription = Annotated[StoreContext, _can(Permission.SUBSCRIPTION_MANAGE)]
+CanManageStripeKeys = Annotated[StoreContext, _can(Permission.STRIPE_KEYS_MANAGE)]
+CanManageHostnames = Annotated[StoreContext, _can(Permission.HOSTNAMES_MANAGE)]
+CanManagePlacement = Annotated[StoreContext, _can(Permission.PLACEMENT_MANAGE)]
+CanManageStore = Annotated[StoreContext, _can(Permission.STORE_MANAGE)]
+CanDeleteStore = Annotated[StoreContext, _can(Permission.STORE_DELETE)]

@@ -58,7 +58,7 @@ def seed(client: TestClient, store: Shop) -> dict[str, Any]:
             "email": email,
             "first_name": "S",
             "last_name": "T",
-            "role": "staff",
+            "role": "admin",
             "password": STAFF_PASSWORD,
         },
     )

@@ -58,7 +58,7 @@ def staff_token(client: TestClient, store: Shop) -> str:
             "password": STAFF_PASSWORD,
             "first_name": "S",
             "last_name": "T",
-            "role": "staff",
+            "role": "admin",
         },
     )
     assert added.status_code == 201, added.text

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from storefleet.api.deps import RuntimeDep
-from storefleet.api.store_access import StoreAdmin
+from storefleet.api.store_access import CanManageCatalog
 from storefleet.commerce.catalog import service
 from storefleet.commerce.catalog.schemas import (
     CategoryCreate,
@@ -34,7 +34,9 @@ SearchText = Annotated[str, Query(min_length=1, max_length=200)]
 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductOut)
-async def create_product(body: ProductCreate, ctx: StoreAdmin, runtime: RuntimeDep) -> ProductOut:
+async def create_product(
+    body: ProductCreate, ctx: CanManageCatalog, runtime: RuntimeDep
+) -> ProductOut:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         await check_product_limit(
             runtime.control_sessions,
@@ -47,7 +49,7 @@ async def create_product(body: ProductCreate, ctx: StoreAdmin, runtime: RuntimeD
 
 @router.get("/products", response_model=ProductPage)
 async def list_products(
-    ctx: StoreAdmin,
+    ctx: CanManageCatalog,
     runtime: RuntimeDep,
     paging: Paging,
     sort: str | None = None,
@@ -68,7 +70,9 @@ async def list_products(
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
-async def get_product(product_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> ProductOut:
+async def get_product(
+    product_id: uuid.UUID, ctx: CanManageCatalog, runtime: RuntimeDep
+) -> ProductOut:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         product = await service.get_product(s, product_id)
         return ProductOut.model_validate(await service.product_detail(s, product))
@@ -76,7 +80,7 @@ async def get_product(product_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDe
 
 @router.patch("/products/{product_id}", response_model=ProductOut)
 async def update_product(
-    product_id: uuid.UUID, body: ProductPatch, ctx: StoreAdmin, runtime: RuntimeDep
+    product_id: uuid.UUID, body: ProductPatch, ctx: CanManageCatalog, runtime: RuntimeDep
 ) -> ProductOut:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         product = await service.update_product(
@@ -86,7 +90,9 @@ async def update_product(
 
 
 @router.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_product(product_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> Response:
+async def delete_product(
+    product_id: uuid.UUID, ctx: CanManageCatalog, runtime: RuntimeDep
+) -> Response:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         await service.delete_product(s, product_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -94,7 +100,7 @@ async def delete_product(product_id: uuid.UUID, ctx: StoreAdmin, runtime: Runtim
 
 @router.get("/categories", response_model=CategoryPage)
 async def list_categories(
-    ctx: StoreAdmin, runtime: RuntimeDep, paging: Paging, parent_id: uuid.UUID | None = None
+    ctx: CanManageCatalog, runtime: RuntimeDep, paging: Paging, parent_id: uuid.UUID | None = None
 ) -> CategoryPage:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         rows, total = await service.list_categories(
@@ -106,7 +112,7 @@ async def list_categories(
 
 @router.post("/categories", status_code=status.HTTP_201_CREATED, response_model=CategoryOut)
 async def create_category(
-    body: CategoryCreate, ctx: StoreAdmin, runtime: RuntimeDep
+    body: CategoryCreate, ctx: CanManageCatalog, runtime: RuntimeDep
 ) -> CategoryOut:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         category = await service.create_category(s, ctx.store_id, body.model_dump())
@@ -114,14 +120,16 @@ async def create_category(
 
 
 @router.get("/categories/{category_id}", response_model=CategoryOut)
-async def get_category(category_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> CategoryOut:
+async def get_category(
+    category_id: uuid.UUID, ctx: CanManageCatalog, runtime: RuntimeDep
+) -> CategoryOut:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         return CategoryOut.model_validate(await service.get_category(s, category_id))
 
 
 @router.patch("/categories/{category_id}", response_model=CategoryOut)
 async def update_category(
-    category_id: uuid.UUID, body: CategoryPatch, ctx: StoreAdmin, runtime: RuntimeDep
+    category_id: uuid.UUID, body: CategoryPatch, ctx: CanManageCatalog, runtime: RuntimeDep
 ) -> CategoryOut:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         category = await service.update_category(
@@ -131,7 +139,9 @@ async def update_category(
 
 
 @router.delete("/categories/{category_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_category(category_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> Response:
+async def delete_category(
+    category_id: uuid.UUID, ctx: CanManageCatalog, runtime: RuntimeDep
+) -> Response:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         await service.delete_category(s, category_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -139,7 +149,7 @@ async def delete_category(category_id: uuid.UUID, ctx: StoreAdmin, runtime: Runt
 
 @router.put("/categories/{category_id}/products", response_model=CategoryProductsOut)
 async def set_category_products(
-    category_id: uuid.UUID, body: CategoryProductsIn, ctx: StoreAdmin, runtime: RuntimeDep
+    category_id: uuid.UUID, body: CategoryProductsIn, ctx: CanManageCatalog, runtime: RuntimeDep
 ) -> CategoryProductsOut:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         ids = await service.set_category_products(s, ctx.store_id, category_id, body.product_ids)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from storefleet.api.deps import RuntimeDep
-from storefleet.api.store_access import StoreAdmin
+from storefleet.api.store_access import CanManageCustomers
 from storefleet.commerce.common import PageParams, page_params
 from storefleet.commerce.customers import service
 from storefleet.commerce.customers.models import Customer
@@ -46,7 +46,7 @@ def customer_out(customer: Customer) -> CustomerOut:
 
 @router.get("", response_model=CustomerPage)
 async def list_customers(
-    ctx: StoreAdmin,
+    ctx: CanManageCustomers,
     runtime: RuntimeDep,
     page: Annotated[PageParams, Depends(page_params)],
     q: Annotated[str | None, Query(max_length=200)] = None,
@@ -72,7 +72,7 @@ async def list_customers(
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CustomerOut)
 async def create_customer(
-    body: CustomerCreate, ctx: StoreAdmin, runtime: RuntimeDep
+    body: CustomerCreate, ctx: CanManageCustomers, runtime: RuntimeDep
 ) -> CustomerOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         customer = await service.create_customer(s, ctx.store_id, body.model_dump())
@@ -80,14 +80,16 @@ async def create_customer(
 
 
 @router.get("/{customer_id}", response_model=CustomerOut)
-async def get_customer(customer_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> CustomerOut:
+async def get_customer(
+    customer_id: uuid.UUID, ctx: CanManageCustomers, runtime: RuntimeDep
+) -> CustomerOut:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         return customer_out(await service.get_customer(s, customer_id))
 
 
 @router.patch("/{customer_id}", response_model=CustomerOut)
 async def update_customer(
-    customer_id: uuid.UUID, body: CustomerUpdate, ctx: StoreAdmin, runtime: RuntimeDep
+    customer_id: uuid.UUID, body: CustomerUpdate, ctx: CanManageCustomers, runtime: RuntimeDep
 ) -> CustomerOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         customer = await service.update_customer(
@@ -97,7 +99,9 @@ async def update_customer(
 
 
 @router.delete("/{customer_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_customer(customer_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> Response:
+async def delete_customer(
+    customer_id: uuid.UUID, ctx: CanManageCustomers, runtime: RuntimeDep
+) -> Response:
     async with runtime.tenancy.session(ctx.placement) as s:
         await service.delete_customer(s, customer_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -105,7 +109,7 @@ async def delete_customer(customer_id: uuid.UUID, ctx: StoreAdmin, runtime: Runt
 
 @router.get("/{customer_id}/addresses", response_model=AddressList)
 async def list_addresses(
-    customer_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep
+    customer_id: uuid.UUID, ctx: CanManageCustomers, runtime: RuntimeDep
 ) -> AddressList:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         rows = await service.list_addresses(s, customer_id)
@@ -116,7 +120,7 @@ async def list_addresses(
     "/{customer_id}/addresses", status_code=status.HTTP_201_CREATED, response_model=AddressOut
 )
 async def add_address(
-    customer_id: uuid.UUID, body: AddressCreate, ctx: StoreAdmin, runtime: RuntimeDep
+    customer_id: uuid.UUID, body: AddressCreate, ctx: CanManageCustomers, runtime: RuntimeDep
 ) -> AddressOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         address = await service.add_address(s, ctx.store_id, customer_id, body.model_dump())
@@ -128,7 +132,7 @@ async def update_address(
     customer_id: uuid.UUID,
     address_id: uuid.UUID,
     body: AddressUpdate,
-    ctx: StoreAdmin,
+    ctx: CanManageCustomers,
     runtime: RuntimeDep,
 ) -> AddressOut:
     async with runtime.tenancy.session(ctx.placement) as s:
@@ -140,7 +144,7 @@ async def update_address(
 
 @router.delete("/{customer_id}/addresses/{address_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_address(
-    customer_id: uuid.UUID, address_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep
+    customer_id: uuid.UUID, address_id: uuid.UUID, ctx: CanManageCustomers, runtime: RuntimeDep
 ) -> Response:
     async with runtime.tenancy.session(ctx.placement) as s:
         await service.delete_address(s, customer_id, address_id)

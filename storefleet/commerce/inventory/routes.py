@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from storefleet.api.deps import RuntimeDep
-from storefleet.api.store_access import StoreAdmin
+from storefleet.api.store_access import CanManageInventory
 from storefleet.commerce.common import PageParams, page_params
 from storefleet.commerce.inventory import service
 from storefleet.commerce.inventory.schemas import (
@@ -28,7 +28,9 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.get("/locations", response_model=LocationPage)
-async def list_locations(ctx: StoreAdmin, runtime: RuntimeDep, paging: Paging) -> LocationPage:
+async def list_locations(
+    ctx: CanManageInventory, runtime: RuntimeDep, paging: Paging
+) -> LocationPage:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         rows, total = await service.list_locations(s, limit=paging.limit, offset=paging.offset)
         items = [LocationOut.model_validate(r) for r in rows]
@@ -37,7 +39,7 @@ async def list_locations(ctx: StoreAdmin, runtime: RuntimeDep, paging: Paging) -
 
 @router.post("/locations", status_code=status.HTTP_201_CREATED, response_model=LocationOut)
 async def create_location(
-    body: LocationCreate, ctx: StoreAdmin, runtime: RuntimeDep
+    body: LocationCreate, ctx: CanManageInventory, runtime: RuntimeDep
 ) -> LocationOut:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         location = await service.create_location(s, ctx.store_id, body.model_dump())
@@ -45,14 +47,16 @@ async def create_location(
 
 
 @router.get("/locations/{location_id}", response_model=LocationOut)
-async def get_location(location_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> LocationOut:
+async def get_location(
+    location_id: uuid.UUID, ctx: CanManageInventory, runtime: RuntimeDep
+) -> LocationOut:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         return LocationOut.model_validate(await service.get_location(s, location_id))
 
 
 @router.patch("/locations/{location_id}", response_model=LocationOut)
 async def update_location(
-    location_id: uuid.UUID, body: LocationPatch, ctx: StoreAdmin, runtime: RuntimeDep
+    location_id: uuid.UUID, body: LocationPatch, ctx: CanManageInventory, runtime: RuntimeDep
 ) -> LocationOut:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         location = await service.update_location(
@@ -63,7 +67,7 @@ async def update_location(
 
 @router.get("", response_model=LevelPage)
 async def list_levels(
-    ctx: StoreAdmin,
+    ctx: CanManageInventory,
     runtime: RuntimeDep,
     paging: Paging,
     variant_id: uuid.UUID | None = None,
@@ -83,7 +87,7 @@ async def list_levels(
 
 
 @router.post("/adjustments", status_code=status.HTTP_201_CREATED, response_model=LevelOut)
-async def adjust(body: AdjustmentIn, ctx: StoreAdmin, runtime: RuntimeDep) -> LevelOut:
+async def adjust(body: AdjustmentIn, ctx: CanManageInventory, runtime: RuntimeDep) -> LevelOut:
     """Add or remove stock; below zero or below reserved units is a 409 on ``delta``."""
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         level = await service.adjust(
@@ -104,7 +108,7 @@ async def adjust(body: AdjustmentIn, ctx: StoreAdmin, runtime: RuntimeDep) -> Le
 
 @router.get("/adjustments", response_model=AdjustmentPage)
 async def list_adjustments(
-    ctx: StoreAdmin,
+    ctx: CanManageInventory,
     runtime: RuntimeDep,
     paging: Paging,
     variant_id: uuid.UUID | None = None,

@@ -10,7 +10,13 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import EmailStr
 
 from storefleet.api.deps import RuntimeDep
-from storefleet.api.store_access import StoreAdmin
+from storefleet.api.store_access import (
+    CanCancelOrders,
+    CanFulfilOrders,
+    CanMarkOrdersPaid,
+    CanRefundOrders,
+    CanViewOrders,
+)
 from storefleet.commerce.common import PageParams, page_params
 from storefleet.commerce.orders import service
 from storefleet.commerce.orders.models import Order, OrderItem
@@ -88,7 +94,7 @@ def detail_out(v: OrderView) -> OrderDetail:
 
 @router.get("", response_model=OrderList)
 async def list_orders(
-    ctx: StoreAdmin,
+    ctx: CanViewOrders,
     runtime: RuntimeDep,
     page: Paging,
     sort: Annotated[str | None, Query(max_length=40)] = None,
@@ -118,13 +124,15 @@ async def list_orders(
 
 
 @router.get("/{order_id}", response_model=OrderDetail)
-async def get_order(order_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> OrderDetail:
+async def get_order(order_id: uuid.UUID, ctx: CanViewOrders, runtime: RuntimeDep) -> OrderDetail:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         return detail_out(await service.view(s, order_id))
 
 
 @router.get("/{order_id}/history", response_model=HistoryList)
-async def order_history(order_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> HistoryList:
+async def order_history(
+    order_id: uuid.UUID, ctx: CanViewOrders, runtime: RuntimeDep
+) -> HistoryList:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         order = await service.get_order(s, order_id)
         events = await service.history_of(s, order.id)
@@ -133,7 +141,7 @@ async def order_history(order_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDe
 
 @router.post("/{order_id}/cancel", response_model=OrderDetail)
 async def cancel_order(
-    order_id: uuid.UUID, body: CancelIn, ctx: StoreAdmin, runtime: RuntimeDep
+    order_id: uuid.UUID, body: CancelIn, ctx: CanCancelOrders, runtime: RuntimeDep
 ) -> OrderDetail:
     async with runtime.tenancy.session(ctx.placement) as s:
         await service.cancel(s, order_id, reason=body.reason, actor=ctx.actor_label)
@@ -142,7 +150,7 @@ async def cancel_order(
 
 @router.post("/{order_id}/mark-paid", response_model=OrderDetail)
 async def mark_paid(
-    order_id: uuid.UUID, body: MarkPaidIn, ctx: StoreAdmin, runtime: RuntimeDep
+    order_id: uuid.UUID, body: MarkPaidIn, ctx: CanMarkOrdersPaid, runtime: RuntimeDep
 ) -> OrderDetail:
     async with runtime.tenancy.session(ctx.placement) as s:
         await service.mark_paid(
@@ -155,7 +163,7 @@ async def mark_paid(
     "/{order_id}/fulfillments", status_code=status.HTTP_201_CREATED, response_model=OrderDetail
 )
 async def create_fulfillment(
-    order_id: uuid.UUID, body: FulfillmentIn, ctx: StoreAdmin, runtime: RuntimeDep
+    order_id: uuid.UUID, body: FulfillmentIn, ctx: CanFulfilOrders, runtime: RuntimeDep
 ) -> OrderDetail:
     async with runtime.tenancy.session(ctx.placement) as s:
         await service.fulfil(
@@ -171,7 +179,7 @@ async def create_fulfillment(
 
 @router.post("/{order_id}/refunds", status_code=status.HTTP_201_CREATED, response_model=OrderDetail)
 async def create_refund(
-    order_id: uuid.UUID, body: RefundIn, ctx: StoreAdmin, runtime: RuntimeDep
+    order_id: uuid.UUID, body: RefundIn, ctx: CanRefundOrders, runtime: RuntimeDep
 ) -> OrderDetail:
     async with runtime.tenancy.session(ctx.placement) as s:
         await service.refund(

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response, status
 
 from storefleet.api.deps import RuntimeDep
-from storefleet.api.store_access import StoreAdmin
+from storefleet.api.store_access import CanManagePricing, CanViewPricing
 from storefleet.commerce.common import CurrencyCode, PageParams, page_params
 from storefleet.commerce.pricing import service
 from storefleet.commerce.pricing.schemas import (
@@ -27,7 +27,7 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 @router.get("/price-rules", response_model=PriceRulePage)
 async def list_rules(
-    ctx: StoreAdmin, runtime: RuntimeDep, paging: Paging, kind: RuleKind | None = None
+    ctx: CanViewPricing, runtime: RuntimeDep, paging: Paging, kind: RuleKind | None = None
 ) -> PriceRulePage:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         rows, total = await service.list_rules(
@@ -38,21 +38,23 @@ async def list_rules(
 
 
 @router.post("/price-rules", status_code=status.HTTP_201_CREATED, response_model=PriceRuleOut)
-async def create_rule(body: PriceRuleCreate, ctx: StoreAdmin, runtime: RuntimeDep) -> PriceRuleOut:
+async def create_rule(
+    body: PriceRuleCreate, ctx: CanManagePricing, runtime: RuntimeDep
+) -> PriceRuleOut:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         rule = await service.create_rule(s, ctx.store_id, body.model_dump())
         return PriceRuleOut.model_validate(rule)
 
 
 @router.get("/price-rules/{rule_id}", response_model=PriceRuleOut)
-async def get_rule(rule_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> PriceRuleOut:
+async def get_rule(rule_id: uuid.UUID, ctx: CanViewPricing, runtime: RuntimeDep) -> PriceRuleOut:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         return PriceRuleOut.model_validate(await service.get_rule(s, rule_id))
 
 
 @router.patch("/price-rules/{rule_id}", response_model=PriceRuleOut)
 async def update_rule(
-    rule_id: uuid.UUID, body: PriceRulePatch, ctx: StoreAdmin, runtime: RuntimeDep
+    rule_id: uuid.UUID, body: PriceRulePatch, ctx: CanManagePricing, runtime: RuntimeDep
 ) -> PriceRuleOut:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         rule = await service.update_rule(s, rule_id, body.model_dump(exclude_unset=True))
@@ -60,21 +62,24 @@ async def update_rule(
 
 
 @router.delete("/price-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_rule(rule_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> Response:
+async def delete_rule(rule_id: uuid.UUID, ctx: CanManagePricing, runtime: RuntimeDep) -> Response:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         await service.delete_rule(s, rule_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/currencies", response_model=list[CurrencyOut])
-async def list_currencies(ctx: StoreAdmin, runtime: RuntimeDep) -> list[CurrencyOut]:
+async def list_currencies(ctx: CanViewPricing, runtime: RuntimeDep) -> list[CurrencyOut]:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         return [CurrencyOut.model_validate(c) for c in await service.currencies(s)]
 
 
 @router.put("/currencies/{code}", response_model=CurrencyOut)
 async def put_currency(
-    code: Annotated[CurrencyCode, Path()], body: CurrencyPut, ctx: StoreAdmin, runtime: RuntimeDep
+    code: Annotated[CurrencyCode, Path()],
+    body: CurrencyPut,
+    ctx: CanManagePricing,
+    runtime: RuntimeDep,
 ) -> CurrencyOut:
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         row = await service.set_currency(s, ctx.store_id, code, body.model_dump())

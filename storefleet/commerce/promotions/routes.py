@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from storefleet.api.deps import RuntimeDep
-from storefleet.api.store_access import StoreAdmin
+from storefleet.api.store_access import CanManageDiscounts, CanViewDiscounts
 from storefleet.commerce.common import PageParams, page_params
 from storefleet.commerce.promotions import service
 from storefleet.commerce.promotions.schemas import (
@@ -39,7 +39,7 @@ def _fields(body: DiscountCreate | DiscountUpdate, *, partial: bool) -> dict[str
 
 @router.get("", response_model=DiscountList)
 async def list_discounts(
-    ctx: StoreAdmin,
+    ctx: CanViewDiscounts,
     runtime: RuntimeDep,
     page: Paging,
     is_active: bool | None = None,
@@ -59,7 +59,7 @@ async def list_discounts(
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DiscountOut)
 async def create_discount(
-    body: DiscountCreate, ctx: StoreAdmin, runtime: RuntimeDep
+    body: DiscountCreate, ctx: CanManageDiscounts, runtime: RuntimeDep
 ) -> DiscountOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         row = await service.create_discount(s, ctx.store_id, _fields(body, partial=False))
@@ -68,14 +68,16 @@ async def create_discount(
 
 
 @router.get("/{discount_id}", response_model=DiscountOut)
-async def get_discount(discount_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> DiscountOut:
+async def get_discount(
+    discount_id: uuid.UUID, ctx: CanViewDiscounts, runtime: RuntimeDep
+) -> DiscountOut:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         return DiscountOut.model_validate(await service.get_discount(s, discount_id))
 
 
 @router.patch("/{discount_id}", response_model=DiscountOut)
 async def update_discount(
-    discount_id: uuid.UUID, body: DiscountUpdate, ctx: StoreAdmin, runtime: RuntimeDep
+    discount_id: uuid.UUID, body: DiscountUpdate, ctx: CanManageDiscounts, runtime: RuntimeDep
 ) -> DiscountOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         row = await service.update_discount(s, discount_id, _fields(body, partial=True))
@@ -84,7 +86,9 @@ async def update_discount(
 
 
 @router.delete("/{discount_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_discount(discount_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> Response:
+async def delete_discount(
+    discount_id: uuid.UUID, ctx: CanManageDiscounts, runtime: RuntimeDep
+) -> Response:
     async with runtime.tenancy.session(ctx.placement) as s:
         await service.delete_discount(s, discount_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -92,7 +96,7 @@ async def delete_discount(discount_id: uuid.UUID, ctx: StoreAdmin, runtime: Runt
 
 @router.post("/{discount_id}/codes", status_code=status.HTTP_201_CREATED, response_model=CodeOut)
 async def add_code(
-    discount_id: uuid.UUID, body: CodeCreate, ctx: StoreAdmin, runtime: RuntimeDep
+    discount_id: uuid.UUID, body: CodeCreate, ctx: CanManageDiscounts, runtime: RuntimeDep
 ) -> CodeOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         row = await service.add_code(
@@ -103,7 +107,9 @@ async def add_code(
 
 
 @router.get("/{discount_id}/codes", response_model=CodeList)
-async def list_codes(discount_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> CodeList:
+async def list_codes(
+    discount_id: uuid.UUID, ctx: CanViewDiscounts, runtime: RuntimeDep
+) -> CodeList:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         rows = await service.list_codes(s, discount_id)
         return CodeList(items=[CodeOut.model_validate(r) for r in rows])
@@ -111,7 +117,7 @@ async def list_codes(discount_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDe
 
 @router.delete("/{discount_id}/codes/{code_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_code(
-    discount_id: uuid.UUID, code_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep
+    discount_id: uuid.UUID, code_id: uuid.UUID, ctx: CanManageDiscounts, runtime: RuntimeDep
 ) -> Response:
     async with runtime.tenancy.session(ctx.placement) as s:
         await service.delete_code(s, discount_id, code_id)
@@ -120,7 +126,7 @@ async def delete_code(
 
 @router.get("/{discount_id}/redemptions", response_model=RedemptionList)
 async def list_redemptions(
-    discount_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep, page: Paging
+    discount_id: uuid.UUID, ctx: CanViewDiscounts, runtime: RuntimeDep, page: Paging
 ) -> RedemptionList:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         rows, total = await service.list_redemptions(

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from storefleet.api.deps import RuntimeDep
-from storefleet.api.store_access import StoreAdmin
+from storefleet.api.store_access import CanManageTaxShipping, CanViewTaxShipping
 from storefleet.commerce.shipping import service
 from storefleet.commerce.shipping.schemas import (
     MethodCreate,
@@ -30,26 +30,26 @@ CREATED = status.HTTP_201_CREATED
 
 
 @router.get("/shipping-zones", response_model=ZoneList)
-async def list_zones(ctx: StoreAdmin, runtime: RuntimeDep) -> ZoneList:
+async def list_zones(ctx: CanViewTaxShipping, runtime: RuntimeDep) -> ZoneList:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         return ZoneList(items=[ZoneOut.model_validate(z) for z in await service.list_zones(s)])
 
 
 @router.post("/shipping-zones", status_code=CREATED, response_model=ZoneOut)
-async def create_zone(body: ZoneCreate, ctx: StoreAdmin, runtime: RuntimeDep) -> ZoneOut:
+async def create_zone(body: ZoneCreate, ctx: CanManageTaxShipping, runtime: RuntimeDep) -> ZoneOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         return ZoneOut.model_validate(await service.create_zone(s, ctx.store_id, body.model_dump()))
 
 
 @router.get("/shipping-zones/{zone_id}", response_model=ZoneOut)
-async def get_zone(zone_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> ZoneOut:
+async def get_zone(zone_id: uuid.UUID, ctx: CanViewTaxShipping, runtime: RuntimeDep) -> ZoneOut:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         return ZoneOut.model_validate(await service.get_zone(s, zone_id))
 
 
 @router.patch("/shipping-zones/{zone_id}", response_model=ZoneOut)
 async def update_zone(
-    zone_id: uuid.UUID, body: ZoneUpdate, ctx: StoreAdmin, runtime: RuntimeDep
+    zone_id: uuid.UUID, body: ZoneUpdate, ctx: CanManageTaxShipping, runtime: RuntimeDep
 ) -> ZoneOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         zone = await service.update_zone(s, zone_id, body.model_dump(exclude_unset=True))
@@ -57,14 +57,18 @@ async def update_zone(
 
 
 @router.delete("/shipping-zones/{zone_id}", status_code=NO_CONTENT)
-async def delete_zone(zone_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> Response:
+async def delete_zone(
+    zone_id: uuid.UUID, ctx: CanManageTaxShipping, runtime: RuntimeDep
+) -> Response:
     async with runtime.tenancy.session(ctx.placement) as s:
         await service.delete_zone(s, zone_id)
     return Response(status_code=NO_CONTENT)
 
 
 @router.get("/shipping-zones/{zone_id}/methods", response_model=MethodList)
-async def list_methods(zone_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> MethodList:
+async def list_methods(
+    zone_id: uuid.UUID, ctx: CanViewTaxShipping, runtime: RuntimeDep
+) -> MethodList:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         rows = await service.list_methods(s, zone_id)
         return MethodList(items=[MethodOut.model_validate(m) for m in rows])
@@ -72,7 +76,7 @@ async def list_methods(zone_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep)
 
 @router.post("/shipping-zones/{zone_id}/methods", status_code=CREATED, response_model=MethodOut)
 async def create_method(
-    zone_id: uuid.UUID, body: MethodCreate, ctx: StoreAdmin, runtime: RuntimeDep
+    zone_id: uuid.UUID, body: MethodCreate, ctx: CanManageTaxShipping, runtime: RuntimeDep
 ) -> MethodOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         method = await service.create_method(s, ctx.store_id, zone_id, body.model_dump())
@@ -80,14 +84,16 @@ async def create_method(
 
 
 @router.get("/shipping-methods/{method_id}", response_model=MethodOut)
-async def get_method(method_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> MethodOut:
+async def get_method(
+    method_id: uuid.UUID, ctx: CanViewTaxShipping, runtime: RuntimeDep
+) -> MethodOut:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         return MethodOut.model_validate(await service.get_method(s, method_id))
 
 
 @router.patch("/shipping-methods/{method_id}", response_model=MethodOut)
 async def update_method(
-    method_id: uuid.UUID, body: MethodUpdate, ctx: StoreAdmin, runtime: RuntimeDep
+    method_id: uuid.UUID, body: MethodUpdate, ctx: CanManageTaxShipping, runtime: RuntimeDep
 ) -> MethodOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         method = await service.update_method(s, method_id, body.model_dump(exclude_unset=True))
@@ -95,14 +101,18 @@ async def update_method(
 
 
 @router.delete("/shipping-methods/{method_id}", status_code=NO_CONTENT)
-async def delete_method(method_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> Response:
+async def delete_method(
+    method_id: uuid.UUID, ctx: CanManageTaxShipping, runtime: RuntimeDep
+) -> Response:
     async with runtime.tenancy.session(ctx.placement) as s:
         await service.delete_method(s, method_id)
     return Response(status_code=NO_CONTENT)
 
 
 @router.get("/shipping-methods/{method_id}/rates", response_model=RateList)
-async def list_rates(method_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> RateList:
+async def list_rates(
+    method_id: uuid.UUID, ctx: CanViewTaxShipping, runtime: RuntimeDep
+) -> RateList:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         rows = await service.list_rates(s, method_id)
         return RateList(items=[RateOut.model_validate(r) for r in rows])
@@ -110,7 +120,7 @@ async def list_rates(method_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep)
 
 @router.post("/shipping-methods/{method_id}/rates", status_code=CREATED, response_model=RateOut)
 async def create_rate(
-    method_id: uuid.UUID, body: RateCreate, ctx: StoreAdmin, runtime: RuntimeDep
+    method_id: uuid.UUID, body: RateCreate, ctx: CanManageTaxShipping, runtime: RuntimeDep
 ) -> RateOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         rate = await service.create_rate(s, ctx.store_id, method_id, body.model_dump())
@@ -122,7 +132,7 @@ async def update_rate(
     method_id: uuid.UUID,
     rate_id: uuid.UUID,
     body: RateUpdate,
-    ctx: StoreAdmin,
+    ctx: CanManageTaxShipping,
     runtime: RuntimeDep,
 ) -> RateOut:
     async with runtime.tenancy.session(ctx.placement) as s:
@@ -132,7 +142,7 @@ async def update_rate(
 
 @router.delete("/shipping-methods/{method_id}/rates/{rate_id}", status_code=NO_CONTENT)
 async def delete_rate(
-    method_id: uuid.UUID, rate_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep
+    method_id: uuid.UUID, rate_id: uuid.UUID, ctx: CanManageTaxShipping, runtime: RuntimeDep
 ) -> Response:
     async with runtime.tenancy.session(ctx.placement) as s:
         await service.delete_rate(s, method_id, rate_id)

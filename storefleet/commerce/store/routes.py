@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from storefleet.api.deps import ClientIP, ControlSession, RuntimeDep
-from storefleet.api.store_access import StoreAdmin, StoreContext
+from storefleet.api.store_access import CanManageSettings, CanViewStore, StoreContext
 from storefleet.commerce.store import service
 from storefleet.commerce.store.models import StoreConfig, StoreProfile
 from storefleet.commerce.store.schemas import (
@@ -53,7 +53,7 @@ async def _audit(
 
 
 @router.get("/profile", response_model=StoreProfileOut)
-async def get_profile(ctx: StoreAdmin, runtime: RuntimeDep) -> StoreProfileOut:
+async def get_profile(ctx: CanViewStore, runtime: RuntimeDep) -> StoreProfileOut:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         profile, config = await service.get_profile(s, ctx.store_id)
         return profile_out(profile, config)
@@ -62,7 +62,7 @@ async def get_profile(ctx: StoreAdmin, runtime: RuntimeDep) -> StoreProfileOut:
 @router.patch("/profile", response_model=StoreProfileOut)
 async def update_profile(
     body: ProfileUpdate,
-    ctx: StoreAdmin,
+    ctx: CanManageSettings,
     runtime: RuntimeDep,
     session: ControlSession,
     ip: ClientIP,
@@ -79,7 +79,7 @@ async def update_profile(
 @router.patch("/config", response_model=StoreConfigOut)
 async def update_config(
     body: ConfigUpdate,
-    ctx: StoreAdmin,
+    ctx: CanManageSettings,
     runtime: RuntimeDep,
     session: ControlSession,
     ip: ClientIP,

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from storefleet.api.deps import RuntimeDep
-from storefleet.api.store_access import StoreAdmin
+from storefleet.api.store_access import CanManageTaxShipping, CanViewTaxShipping
 from storefleet.commerce.tax import service
 from storefleet.commerce.tax.schemas import (
     TaxClassCreate,
@@ -25,41 +25,47 @@ router = APIRouter(prefix="/api/stores/{store_id}", tags=["tax"])
 
 
 @router.get("/tax-settings", response_model=TaxSettings)
-async def get_settings(ctx: StoreAdmin, runtime: RuntimeDep) -> TaxSettings:
+async def get_settings(ctx: CanViewTaxShipping, runtime: RuntimeDep) -> TaxSettings:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         return TaxSettings(prices_include_tax=await service.prices_include_tax(s))
 
 
 @router.put("/tax-settings", response_model=TaxSettings)
-async def put_settings(body: TaxSettings, ctx: StoreAdmin, runtime: RuntimeDep) -> TaxSettings:
+async def put_settings(
+    body: TaxSettings, ctx: CanManageTaxShipping, runtime: RuntimeDep
+) -> TaxSettings:
     async with runtime.tenancy.session(ctx.placement) as s:
         value = await service.set_prices_include_tax(s, body.prices_include_tax)
     return TaxSettings(prices_include_tax=value)
 
 
 @router.get("/tax-classes", response_model=TaxClassList)
-async def list_classes(ctx: StoreAdmin, runtime: RuntimeDep) -> TaxClassList:
+async def list_classes(ctx: CanViewTaxShipping, runtime: RuntimeDep) -> TaxClassList:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         rows = await service.list_classes(s)
         return TaxClassList(items=[TaxClassOut.model_validate(c) for c in rows])
 
 
 @router.post("/tax-classes", status_code=status.HTTP_201_CREATED, response_model=TaxClassOut)
-async def create_class(body: TaxClassCreate, ctx: StoreAdmin, runtime: RuntimeDep) -> TaxClassOut:
+async def create_class(
+    body: TaxClassCreate, ctx: CanManageTaxShipping, runtime: RuntimeDep
+) -> TaxClassOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         created = await service.create_class(s, ctx.store_id, body.model_dump())
         return TaxClassOut.model_validate(created)
 
 
 @router.get("/tax-classes/{class_id}", response_model=TaxClassOut)
-async def get_class(class_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> TaxClassOut:
+async def get_class(
+    class_id: uuid.UUID, ctx: CanViewTaxShipping, runtime: RuntimeDep
+) -> TaxClassOut:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         return TaxClassOut.model_validate(await service.get_class(s, class_id))
 
 
 @router.patch("/tax-classes/{class_id}", response_model=TaxClassOut)
 async def update_class(
-    class_id: uuid.UUID, body: TaxClassUpdate, ctx: StoreAdmin, runtime: RuntimeDep
+    class_id: uuid.UUID, body: TaxClassUpdate, ctx: CanManageTaxShipping, runtime: RuntimeDep
 ) -> TaxClassOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         updated = await service.update_class(s, class_id, body.model_dump(exclude_unset=True))
@@ -67,14 +73,18 @@ async def update_class(
 
 
 @router.delete("/tax-classes/{class_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_class(class_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> Response:
+async def delete_class(
+    class_id: uuid.UUID, ctx: CanManageTaxShipping, runtime: RuntimeDep
+) -> Response:
     async with runtime.tenancy.session(ctx.placement) as s:
         await service.delete_class(s, class_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/tax-classes/{class_id}/rules", response_model=TaxRuleList)
-async def list_rules(class_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) -> TaxRuleList:
+async def list_rules(
+    class_id: uuid.UUID, ctx: CanViewTaxShipping, runtime: RuntimeDep
+) -> TaxRuleList:
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         rows = await service.list_rules(s, class_id)
         return TaxRuleList(items=[TaxRuleOut.model_validate(r) for r in rows])
@@ -84,7 +94,7 @@ async def list_rules(class_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep) 
     "/tax-classes/{class_id}/rules", status_code=status.HTTP_201_CREATED, response_model=TaxRuleOut
 )
 async def create_rule(
-    class_id: uuid.UUID, body: TaxRuleCreate, ctx: StoreAdmin, runtime: RuntimeDep
+    class_id: uuid.UUID, body: TaxRuleCreate, ctx: CanManageTaxShipping, runtime: RuntimeDep
 ) -> TaxRuleOut:
     async with runtime.tenancy.session(ctx.placement) as s:
         rule = await service.create_rule(s, ctx.store_id, class_id, body.model_dump())
@@ -96,7 +106,7 @@ async def update_rule(
     class_id: uuid.UUID,
     rule_id: uuid.UUID,
     body: TaxRuleUpdate,
-    ctx: StoreAdmin,
+    ctx: CanManageTaxShipping,
     runtime: RuntimeDep,
 ) -> TaxRuleOut:
     async with runtime.tenancy.session(ctx.placement) as s:
@@ -106,7 +116,7 @@ async def update_rule(
 
 @router.delete("/tax-classes/{class_id}/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_rule(
-    class_id: uuid.UUID, rule_id: uuid.UUID, ctx: StoreAdmin, runtime: RuntimeDep
+    class_id: uuid.UUID, rule_id: uuid.UUID, ctx: CanManageTaxShipping, runtime: RuntimeDep
 ) -> Response:
     async with runtime.tenancy.session(ctx.placement) as s:
         await service.delete_rule(s, class_id, rule_id)

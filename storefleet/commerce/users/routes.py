@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from storefleet.api.deps import AnyClaims, ClientIP, ControlSession, RuntimeDep
-from storefleet.api.store_access import StoreAdmin
+from storefleet.api.store_access import CanManageStaff, CanViewStaff
 from storefleet.commerce.users import service
 from storefleet.commerce.users.schemas import (
     ListedRole,
@@ -25,7 +25,7 @@ auth_router = APIRouter(prefix="/api/auth/staff", tags=["auth"])
 
 @router.get("", response_model=StaffList)
 async def list_staff(
-    ctx: StoreAdmin,
+    ctx: CanViewStaff,
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -48,7 +48,7 @@ async def list_staff(
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=StaffOut)
 async def add_staff(
     body: StaffCreate,
-    ctx: StoreAdmin,
+    ctx: CanManageStaff,
     runtime: RuntimeDep,
     control: ControlSession,
     ip: ClientIP,
@@ -77,7 +77,7 @@ async def add_staff(
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_staff(
     user_id: uuid.UUID,
-    ctx: StoreAdmin,
+    ctx: CanManageStaff,
     runtime: RuntimeDep,
     control: ControlSession,
     ip: ClientIP,

@@ -14,7 +14,9 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storefleet.commerce.users import permissions
 from storefleet.commerce.users.models import TenantUser
+from storefleet.commerce.users.permissions import Permission
 from storefleet.control.accounts import service as accounts
 from storefleet.control.accounts.throttle import LoginThrottle
 from storefleet.control.audit import service as audit
@@ -24,7 +26,6 @@ from storefleet.errors import (
     InvalidInput,
     Locked,
     NotFound,
-    PermissionDenied,
     ServiceUnavailable,
 )
 from storefleet.security import passwords
@@ -32,20 +33,14 @@ from storefleet.security.tokens import TokenClaims, TokenService
 from storefleet.tenancy.placement import StorePlacement
 from storefleet.tenancy.session import Tenancy
 
-LISTED_ROLES = ("owner", "admin", "staff")
+LISTED_ROLES = permissions.STORE_ROLES
 ADDABLE_ROLES = ("admin", "staff")
-MANAGER_ROLES = ("owner", "admin")
 LOGIN_ROLES = ("admin", "staff")
 STAFF_NOT_FOUND = "Staff member not found"
 EMAIL_TAKEN = "A user with this email already exists in this store"
 BAD_CREDENTIALS = "Invalid store, email or password"
 
 _ROLE_ORDER = case({"owner": 0, "admin": 1, "staff": 2}, value=TenantUser.role, else_=3)
-
-
-def _require_manager(actor_role: str) -> None:
-    if actor_role not in MANAGER_ROLES:
-        raise PermissionDenied("Only the store's owner or an admin can manage staff")
 
 
 async def find_by_email(s: AsyncSession, store_id: uuid.UUID, email: str) -> TenantUser | None:
@@ -101,7 +96,7 @@ async def add_staff(
     role: str,
 ) -> TenantUser:
     """Add an admin or staff member; a removed staff member with that email comes back."""
-    _require_manager(actor_role)
+    permissions.require(actor_role, Permission.STAFF_MANAGE)
     if role not in ADDABLE_ROLES:
         raise InvalidInput("role must be admin or staff", field="role")
     email = email.strip()
@@ -136,7 +131,7 @@ async def remove_staff(
     tenancy: Tenancy, placement: StorePlacement, *, actor_role: str, user_id: uuid.UUID
 ) -> TenantUser:
     """Deactivate an admin or staff member and end their tokens; the row stays for history."""
-    _require_manager(actor_role)
+    permissions.require(actor_role, Permission.STAFF_MANAGE)
     async with tenancy.session(placement) as s:
         user = (
             await s.execute(

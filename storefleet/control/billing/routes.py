@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter, Request, Response
 
 from storefleet.api.deps import ControlSession, CurrentCaller, RuntimeDep
-from storefleet.api.store_access import StoreOwner
+from storefleet.api.store_access import CanManageStripeKeys
 from storefleet.config import Settings
 from storefleet.control.billing import credentials, limits, purchases
 from storefleet.control.billing.schemas import (
@@ -87,7 +87,7 @@ def _keys_out(status: credentials.StripeKeysStatus) -> StripeKeysOut:
 
 @router.put("/api/stores/{store_id}/stripe-keys", response_model=StripeKeysOut)
 async def put_stripe_keys(
-    body: StripeKeysIn, ctx: StoreOwner, session: ControlSession, runtime: RuntimeDep
+    body: StripeKeysIn, ctx: CanManageStripeKeys, session: ControlSession, runtime: RuntimeDep
 ) -> StripeKeysOut:
     """Onboarding "Setup Stripe": stored encrypted, never returned."""
     status = await credentials.put_stripe_keys(
@@ -103,11 +103,11 @@ async def put_stripe_keys(
 
 
 @router.get("/api/stores/{store_id}/stripe-keys", response_model=StripeKeysOut)
-async def get_stripe_keys(ctx: StoreOwner, session: ControlSession) -> StripeKeysOut:
+async def get_stripe_keys(ctx: CanManageStripeKeys, session: ControlSession) -> StripeKeysOut:
     return _keys_out(await credentials.stripe_keys_status(session, ctx.store_id))
 
 
 @router.delete("/api/stores/{store_id}/stripe-keys", status_code=204)
-async def delete_stripe_keys(ctx: StoreOwner, session: ControlSession) -> Response:
+async def delete_stripe_keys(ctx: CanManageStripeKeys, session: ControlSession) -> Response:
     await credentials.delete_stripe_keys(session, ctx.store_id, actor_id=ctx.actor_id)
     return Response(status_code=204)

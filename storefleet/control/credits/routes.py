@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from storefleet.api.deps import ControlSession, CurrentCaller, RuntimeDep
-from storefleet.api.store_access import StoreAdmin, StoreOwner
+from storefleet.api.store_access import CanManageSubscription, CanSpendCredits, CanViewBilling
 from storefleet.commerce.credits.models import CreditBalanceCache
 from storefleet.control.billing import limits, plan_checkout
 from storefleet.control.billing import service as billing
@@ -37,7 +37,7 @@ router = APIRouter(tags=["credits"])
 
 
 @router.post("/api/stores/{store_id}/credits/spend", response_model=SpendOut)
-async def spend(body: SpendIn, ctx: StoreAdmin, runtime: RuntimeDep) -> SpendOut:
+async def spend(body: SpendIn, ctx: CanSpendCredits, runtime: RuntimeDep) -> SpendOut:
     """Debit the service's price atomically; the same idempotency key never debits twice."""
     posted = await service.spend(
         runtime.control_sessions,
@@ -57,7 +57,7 @@ async def spend(body: SpendIn, ctx: StoreAdmin, runtime: RuntimeDep) -> SpendOut
 
 
 @router.get("/api/stores/{store_id}/credits", response_model=CachedBalanceOut)
-async def cached_balance(ctx: StoreAdmin, runtime: RuntimeDep) -> CachedBalanceOut:
+async def cached_balance(ctx: CanViewBilling, runtime: RuntimeDep) -> CachedBalanceOut:
     """Fast: the store's own cached copy, with how old it is."""
     async with runtime.tenancy.session(ctx.placement, write=False) as s:
         cache = (
@@ -78,7 +78,7 @@ async def cached_balance(ctx: StoreAdmin, runtime: RuntimeDep) -> CachedBalanceO
 
 @router.get("/api/stores/{store_id}/credits/transactions", response_model=LedgerPage)
 async def ledger(
-    ctx: StoreAdmin,
+    ctx: CanViewBilling,
     session: ControlSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -116,7 +116,7 @@ def _subscription_out(subscription: object, plan: object) -> SubscriptionOut:
 
 
 @router.get("/api/stores/{store_id}/subscription", response_model=SubscriptionOut)
-async def subscription(ctx: StoreAdmin, session: ControlSession) -> SubscriptionOut:
+async def subscription(ctx: CanViewBilling, session: ControlSession) -> SubscriptionOut:
     return _subscription_out(*await billing.subscription_of(session, ctx.store_id))
 
 
@@ -126,7 +126,7 @@ async def subscription(ctx: StoreAdmin, session: ControlSession) -> Subscription
     responses={202: {"model": PlanCheckoutOut, "description": "Pay to switch: a Checkout"}},
 )
 async def change_plan(
-    body: PlanChangeIn, ctx: StoreOwner, session: ControlSession, runtime: RuntimeDep
+    body: PlanChangeIn, ctx: CanManageSubscription, session: ControlSession, runtime: RuntimeDep
 ) -> Response:
     """200: switched now (it costs nothing more). 202: a Stripe Checkout to pay first; the
     plan switches when Stripe's webhook confirms. 503: payments are not configured."""

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.api.deps import ClientIP, RuntimeDep
-from storefleet.api.store_access import StoreContext, StoreOwner
+from storefleet.api.store_access import CanManageHostnames, StoreContext
 from storefleet.control.audit import service as audit
 from storefleet.control.hostnames import service
 from storefleet.control.hostnames.models import PENDING, VERIFIED, StoreHostname
@@ -63,7 +63,7 @@ async def audit_hostname(
 
 
 @router.get("", response_model=HostnameList)
-async def list_hostnames(ctx: StoreOwner, runtime: RuntimeDep) -> HostnameList:
+async def list_hostnames(ctx: CanManageHostnames, runtime: RuntimeDep) -> HostnameList:
     async with runtime.control_sessions() as session:
         rows = await service.list_hostnames(session, ctx.store_id)
     return HostnameList(items=[hostname_out(r) for r in rows])
@@ -71,7 +71,7 @@ async def list_hostnames(ctx: StoreOwner, runtime: RuntimeDep) -> HostnameList:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=HostnameOut)
 async def add_hostname(
-    body: HostnameCreate, ctx: StoreOwner, runtime: RuntimeDep, ip: ClientIP
+    body: HostnameCreate, ctx: CanManageHostnames, runtime: RuntimeDep, ip: ClientIP
 ) -> HostnameOut:
     """A pending claim whose answer names the TXT record to create (test domains: verified)."""
     async with runtime.control_sessions() as session, session.begin():
@@ -87,7 +87,7 @@ async def add_hostname(
 
 @router.post("/{hostname_id}/verify", response_model=HostnameOut)
 async def verify_hostname(
-    hostname_id: uuid.UUID, ctx: StoreOwner, runtime: RuntimeDep, ip: ClientIP
+    hostname_id: uuid.UUID, ctx: CanManageHostnames, runtime: RuntimeDep, ip: ClientIP
 ) -> HostnameOut:
     """Look the claim's TXT record up; 409 says what was found and what is expected.
 
@@ -115,7 +115,7 @@ async def verify_hostname(
 async def update_hostname(
     hostname_id: uuid.UUID,
     body: HostnameUpdate,
-    ctx: StoreOwner,
+    ctx: CanManageHostnames,
     runtime: RuntimeDep,
     ip: ClientIP,
 ) -> HostnameOut:
@@ -130,7 +130,7 @@ async def update_hostname(
 
 @router.delete("/{hostname_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_hostname(
-    hostname_id: uuid.UUID, ctx: StoreOwner, runtime: RuntimeDep, ip: ClientIP
+    hostname_id: uuid.UUID, ctx: CanManageHostnames, runtime: RuntimeDep, ip: ClientIP
 ) -> Response:
     async with runtime.control_sessions() as session, session.begin():
         removed = await service.remove_hostname(session, ctx.store_id, hostname_id)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from storefleet.api.deps import RuntimeDep
-from storefleet.api.store_access import StoreOwner, check_store_usable
+from storefleet.api.store_access import CanManagePlacement, check_store_usable
 from storefleet.control.stores.models import Store
 from storefleet.control.stores.routes import store_out
 from storefleet.control.stores.schemas import (
@@ -34,7 +34,7 @@ async def _store(runtime: Runtime, store_id: uuid.UUID) -> StoreOut:
 
 
 @router.post("/{store_id}/move")
-async def move(body: MoveRequest, ctx: StoreOwner, runtime: RuntimeDep) -> dict[str, Any]:
+async def move(body: MoveRequest, ctx: CanManagePlacement, runtime: RuntimeDep) -> dict[str, Any]:
     """Copy the store's rows to another placement or server; writes pause while it runs."""
     check_store_usable(ctx.placement)
     report = await move_store(
@@ -46,7 +46,7 @@ async def move(body: MoveRequest, ctx: StoreOwner, runtime: RuntimeDep) -> dict[
 
 @router.post("/{store_id}/connect-database", response_model=ConnectDatabaseOut)
 async def connect_database(
-    body: ConnectDatabase, ctx: StoreOwner, runtime: RuntimeDep
+    body: ConnectDatabase, ctx: CanManagePlacement, runtime: RuntimeDep
 ) -> ConnectDatabaseOut:
     """Move the store onto a PostgreSQL database its owner brings (Supabase or any URL)."""
     check_store_usable(ctx.placement)

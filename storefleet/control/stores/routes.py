@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from storefleet.api.deps import ControlSession, CurrentCaller, RuntimeDep
-from storefleet.api.store_access import StoreOwner
+from storefleet.api.store_access import CanDeleteStore, CanManageStore
 from storefleet.control.stores import service
 from storefleet.control.stores.models import Store
 from storefleet.control.stores.schemas import StoreCreate, StoreList, StoreOut, StoreUpdate
@@ -87,7 +87,7 @@ async def get_store(
 
 
 @router.patch("/{store_id}", response_model=StoreOut)
-async def update_store(body: StoreUpdate, ctx: StoreOwner, runtime: RuntimeDep) -> StoreOut:
+async def update_store(body: StoreUpdate, ctx: CanManageStore, runtime: RuntimeDep) -> StoreOut:
     """Rename in the control plane (committed), then follow in the store's own profile.
 
     The control transaction ends before the tenant write: a store whose data is slow or
@@ -111,7 +111,9 @@ async def update_store(body: StoreUpdate, ctx: StoreOwner, runtime: RuntimeDep) 
 
 
 @router.delete("/{store_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_store(ctx: StoreOwner, session: ControlSession, runtime: RuntimeDep) -> Response:
+async def delete_store(
+    ctx: CanDeleteStore, session: ControlSession, runtime: RuntimeDep
+) -> Response:
     assert ctx.account is not None
     store = await service.owned_store(session, ctx.account, ctx.store_id, for_update=True)
     await service.soft_delete_store(session, ctx.account, store)
@@ -120,7 +122,7 @@ async def delete_store(ctx: StoreOwner, session: ControlSession, runtime: Runtim
 
 
 @router.post("/{store_id}/provision", response_model=StoreOut)
-async def retry_provisioning(ctx: StoreOwner, runtime: RuntimeDep) -> StoreOut:
+async def retry_provisioning(ctx: CanManageStore, runtime: RuntimeDep) -> StoreOut:
     """Run provisioning again: every step is idempotent, so this completes a failed one."""
     try:
         await runtime.provisioner.provision(ctx.store_id)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from storefleet.api.deps import ControlSession
-from storefleet.api.store_access import StoreAdmin
+from storefleet.api.store_access import CanViewBilling
 from storefleet.control.usage import service
 from storefleet.control.usage.schemas import DayUsageOut, UsageOut, UsageTotals
 
@@ -17,7 +17,7 @@ router = APIRouter(tags=["usage"])
 
 @router.get("/api/stores/{store_id}/usage", response_model=UsageOut, response_model_by_alias=True)
 async def usage(
-    ctx: StoreAdmin,
+    ctx: CanViewBilling,
     session: ControlSession,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
