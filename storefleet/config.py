@@ -48,8 +48,16 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = 7 * 24 * 3600
     max_body_bytes: int = 1_048_576
 
+    # Failed sign-ins inside the window: per (email, client), and per client over all emails
+    # and login kinds (a client guessing many accounts), after which that client waits.
     login_max_failures: int = 5
+    login_client_max_failures: int = 50
     login_failure_window_seconds: int = 300
+    # Behind a reverse proxy: take the client address (and scheme) from X-Forwarded-For
+    # (X-Forwarded-Proto) when the connecting peer is one of ``forwarded_allow_ips`` (comma
+    # separated addresses or networks, ``*`` for any). Off: the TCP peer is the client.
+    proxy_headers: bool = False
+    forwarded_allow_ips: str = "127.0.0.1"
 
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 65536

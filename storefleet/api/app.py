@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.engine import URL
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from storefleet import __version__
 from storefleet.api import health
@@ -120,7 +121,11 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimit)
     if settings.metering_enabled:
-        app.add_middleware(UsageMetering)  # outermost: sees 413s and 429s too
+        app.add_middleware(UsageMetering)  # sees 413s and 429s too
+    if settings.proxy_headers:
+        # Outermost, and here rather than in uvicorn (``serve`` turns uvicorn's off): the
+        # app behind any server or a TestClient sees the same client address.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     app.include_router(health.router)
     app.include_router(auth_router)
     app.include_router(stores_router)
