@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # Plan limits and usage metering.
     rate_limit_enabled: bool = True
     plan_limits_cache_seconds: float = 30.0
+    # One storefront client (an address, an IPv6 /64) may use at most this share of the
+    # store's per-minute storefront allowance.
+    storefront_client_share: float = Field(default=0.25, gt=0, le=1)
     metering_enabled: bool = True
     credit_outbox_enabled: bool = True
     usage_buffer_size: int = 100_000
