@@ -11,6 +11,10 @@ stranger can spend a store's budget:
 - storefront calls per client (an address, an IPv6 /64): one client may use at most
   ``storefront_client_share`` of the store's storefront allowance, the store's shoppers
   together the plan's ``max_api_calls_per_minute``, apart from the admin allowance.
+- ``max_api_calls_per_month``: the store's metered calls this UTC calendar month (all of
+  them, admin and storefront) against the plan; beyond it the storefront answers 429 until
+  the month ends. Admin calls are never refused for the month, so the owner can always
+  reach the store and change its plan.
 
 Per-minute counting is an in-process sliding window (two fixed windows, the previous one
 weighted by how much of it still overlaps), O(1) per key. A call is counted when it starts
@@ -26,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,6 +40,8 @@ from storefleet.control.accounts.service import PLATFORM_ACCOUNT_TYPES
 from storefleet.control.accounts.throttle import client_key
 from storefleet.control.billing.limits import PlanLimits, PlanLimitsCache
 from storefleet.control.stores.owners import StoreOwners
+from storefleet.control.usage.monthly import MonthlyRequests, month_of, next_month
+from storefleet.control.usage.service import NOT_THE_STORES
 from storefleet.security.tokens import TokenClaims, TokenError
 from storefleet.tenancy.resolver import STORE_HEADER
 
@@ -167,13 +174,14 @@ def runtime_of(scope: Scope) -> Runtime | None:
 
 @dataclass
 class Budgets:
-    """A runtime's limits cache, owner cache and windows."""
+    """A runtime's limits cache, owner cache, windows and monthly counts."""
 
     limits: PlanLimitsCache
     owners: StoreOwners
     admin: SlidingWindow  # per store: its owner's and staff's calls
     storefront: SlidingWindow  # per store: every shopper's calls
     clients: SlidingWindow  # per (store, client): one shopper's calls
+    monthly: MonthlyRequests
     client_share: float
 
     def set_clock(self, clock: Callable[[], float]) -> None:
@@ -216,6 +224,10 @@ class RateLimit:
             admin=SlidingWindow(),
             storefront=SlidingWindow(),
             clients=SlidingWindow(),
+            monthly=MonthlyRequests(
+                runtime.control_sessions,
+                refresh_seconds=runtime.settings.monthly_usage_refresh_seconds,
+            ),
             client_share=runtime.settings.storefront_client_share,
         )
         runtime.extras[_BUDGETS] = budgets
@@ -247,6 +259,12 @@ class RateLimit:
         ):
             await self.app(scope, receive, send)
             return
+        monthly = limits.max_api_calls_per_month
+        if monthly is not None:
+            used = await budgets.monthly.count(store_id)
+            if storefront and used >= monthly:
+                await _month_used_up(send, limits.plan, monthly, used)
+                return
         taken: list[tuple[SlidingWindow, Hashable]] = []
         per_minute = limits.max_api_calls_per_minute
         if per_minute is not None:
@@ -282,6 +300,8 @@ class RateLimit:
             if status in REFUNDED_STATUSES:
                 for window, key in taken:
                     window.release(key)
+            if monthly is not None and status not in NOT_THE_STORES:
+                budgets.monthly.add(store_id)
 
 
 _WHOSE = {
@@ -304,6 +324,30 @@ async def _too_many(send: Send, limits: PlanLimits, allowed: int, wait: int, who
             "scope": whose,
             "plan": limits.plan,
             "allowed": allowed,
+        },
+        wait,
+    )
+
+
+async def _month_used_up(send: Send, plan: str, allowed: int, used: int) -> None:
+    now = datetime.now(UTC)
+    first = next_month(month_of(now.date()))
+    resets = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    wait = max(1, math.ceil((resets - now) / timedelta(seconds=1)))
+    await _problem(
+        send,
+        {
+            "type": PROBLEM_TYPE_BASE + "rate-limited",
+            "title": "Monthly API calls used up",
+            "status": 429,
+            "detail": f"The {plan} plan allows {allowed} API calls per month for this store; "
+            f"the storefront answers again from {resets.date().isoformat()} (UTC), or at once "
+            "after a plan upgrade",
+            "limit": "max_api_calls_per_month",
+            "plan": plan,
+            "allowed": allowed,
+            "current": used,
+            "resets_at": resets.isoformat(),
         },
         wait,
     )
