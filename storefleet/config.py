@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # separated addresses or networks, ``*`` for any). Off: the TCP peer is the client.
     proxy_headers: bool = False
     forwarded_allow_ips: str = "127.0.0.1"
+    # Expired rows of revoked_tokens are deleted at start-up and this often.
+    revoked_tokens_prune_seconds: float = 3600.0
 
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 65536

@@ -16,6 +16,7 @@ from storefleet.cli.credits import credits_app
 from storefleet.cli.servers import servers_app
 from storefleet.cli.stores import stores_app
 from storefleet.cli.tenants import tenants_app
+from storefleet.cli.tokens import tokens_app
 from storefleet.cli.usage import usage_app
 from storefleet.config import Settings, get_settings
 
@@ -31,6 +32,7 @@ app.add_typer(credits_app, name="credits")
 app.add_typer(stores_app, name="stores")
 app.add_typer(servers_app, name="servers")
 app.add_typer(usage_app, name="usage")
+app.add_typer(tokens_app, name="tokens")
 
 console = cli_console()
 
