@@ -52,8 +52,18 @@ class Settings(BaseSettings):
     # A customer's email verification token is good for this long (single use).
     customer_verification_ttl_seconds: int = Field(default=3600, gt=0)
 
+    # Failed sign-ins inside the window: per (email, client), and per client over all emails
+    # and login kinds (a client guessing many accounts), after which that client waits.
     login_max_failures: int = 5
+    login_client_max_failures: int = 50
     login_failure_window_seconds: int = 300
+    # Behind a reverse proxy: take the client address (and scheme) from X-Forwarded-For
+    # (X-Forwarded-Proto) when the connecting peer is one of ``forwarded_allow_ips`` (comma
+    # separated addresses or networks, ``*`` for any). Off: the TCP peer is the client.
+    proxy_headers: bool = False
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Expired rows of revoked_tokens are deleted at start-up and this often.
+    revoked_tokens_prune_seconds: float = 3600.0
 
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 65536
@@ -120,6 +130,12 @@ class Settings(BaseSettings):
     # Plan limits and usage metering.
     rate_limit_enabled: bool = True
     plan_limits_cache_seconds: float = 30.0
+    # One storefront client (an address, an IPv6 /64) may use at most this share of the
+    # store's per-minute storefront allowance.
+    storefront_client_share: float = Field(default=0.25, gt=0, le=1)
+    # How often each process re-reads a store's metered calls this month (for the plan's
+    # max_api_calls_per_month); in between it adds what it served itself.
+    monthly_usage_refresh_seconds: float = 5.0
     metering_enabled: bool = True
     credit_outbox_enabled: bool = True
     usage_buffer_size: int = 100_000

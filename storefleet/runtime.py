@@ -91,6 +91,7 @@ class Runtime:
             login_throttle=LoginThrottle(
                 max_failures=settings.login_max_failures,
                 window_seconds=settings.login_failure_window_seconds,
+                max_client_failures=settings.login_client_max_failures,
             ),
             tenancy=tenancy,
             provisioner=provisioner,

@@ -26,17 +26,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(home: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+def _start(
+    home: Path, port: int, log_path: Path, *args: str, **env_vars: str
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOREFLEET_")}
     env.update(
         STOREFLEET_HOME=str(home),
         STOREFLEET_ARGON2_MEMORY_COST="8192",
         STOREFLEET_ARGON2_TIME_COST="1",
         STOREFLEET_LOG_LEVEL="DEBUG",
+        **env_vars,
     )
     log = log_path.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "storefleet.cli.main", "serve", "--port", str(port)],
+        [sys.executable, "-m", "storefleet.cli.main", "serve", "--port", str(port), *args],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -117,3 +120,62 @@ def test_walkthrough_then_restart_keeps_the_account(tmp_path: Path) -> None:
     assert "POST /api/auth/login" in output
     assert PASSWORD not in output
     assert token not in output
+
+
+def _throttled_elsewhere(base: str, email: str) -> tuple[list[int], int, int]:
+    """Five failures claiming to come from 192.0.2.x, then the right password "from"
+    another address and from the failing one: the statuses."""
+    failures = [
+        httpx.post(
+            base + "/api/auth/login",
+            json={"email": email, "password": "Wrong-Passw0rd!"},
+            headers={"X-Forwarded-For": "192.0.2.1"},
+        ).status_code
+        for _ in range(5)
+    ]
+    right = {"email": email, "password": PASSWORD}
+    elsewhere = httpx.post(
+        base + "/api/auth/login", json=right, headers={"X-Forwarded-For": "198.51.100.2"}
+    )
+    same = httpx.post(
+        base + "/api/auth/login", json=right, headers={"X-Forwarded-For": "192.0.2.1"}
+    )
+    return failures, elsewhere.status_code, same.status_code
+
+
+@pytest.mark.slow
+def test_forwarded_for_counts_only_from_a_configured_proxy(tmp_path: Path) -> None:
+    """By default a forged X-Forwarded-For does not move the client the login throttle
+    sees; with --proxy-headers (this test's loopback peer is the proxy) it does."""
+    home = tmp_path / "home"
+    log_path = tmp_path / "server.log"
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _start(home, port, log_path)
+    try:
+        _wait_ready(base, proc)
+        email = "proxy@example.com"
+        body = {"email": email, "password": PASSWORD, "first_name": "P", "last_name": "X"}
+        assert httpx.post(base + "/api/auth/register", json=body).status_code == 201
+        assert _throttled_elsewhere(base, email) == ([401] * 5, 429, 429)
+    finally:
+        _stop(proc)
+    proc = _start(home, port, log_path, "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
+    try:
+        _wait_ready(base, proc)
+        assert _throttled_elsewhere(base, email) == ([401] * 5, 200, 429)
+    finally:
+        _stop(proc)
+    # The settings do the same as the flags.
+    proc = _start(
+        home,
+        port,
+        log_path,
+        STOREFLEET_PROXY_HEADERS="true",
+        STOREFLEET_FORWARDED_ALLOW_IPS="127.0.0.0/8",
+    )
+    try:
+        _wait_ready(base, proc)
+        assert _throttled_elsewhere(base, email) == ([401] * 5, 200, 429)
+    finally:
+        _stop(proc)

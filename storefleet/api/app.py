@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.engine import URL
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from storefleet import __version__
 from storefleet.api import health
@@ -33,6 +34,7 @@ from storefleet.commerce.storefront import router as storefront_router
 from storefleet.commerce.tax import routes as tax_routes
 from storefleet.commerce.users import routes as staff_routes
 from storefleet.config import Settings, get_settings
+from storefleet.control.accounts.revocations import RevokedTokenPruner
 from storefleet.control.accounts.routes import router as auth_router
 from storefleet.control.billing.routes import router as billing_router
 from storefleet.control.credits.routes import router as credits_router
@@ -92,6 +94,10 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
             usage_recorder.start()
             runtime.extras["usage_recorder"] = usage_recorder
         app.state.routing_listener = listener
+        token_pruner = RevokedTokenPruner(
+            runtime.control_sessions, interval=settings.revoked_tokens_prune_seconds
+        )
+        token_pruner.start()
         # Finish provisionings a crash left behind, without delaying start-up.
         resume = asyncio.create_task(recover_at_start_up(runtime))
         try:
@@ -100,6 +106,7 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
             resume.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await resume
+            await token_pruner.stop()
             await listener.stop()
             await credit_outbox.stop()
             if usage_recorder is not None:
@@ -120,7 +127,11 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimit)
     if settings.metering_enabled:
-        app.add_middleware(UsageMetering)  # outermost: sees 413s and 429s too
+        app.add_middleware(UsageMetering)  # sees 413s and 429s too
+    if settings.proxy_headers:
+        # Outermost, and here rather than in uvicorn (``serve`` turns uvicorn's off): the
+        # app behind any server or a TestClient sees the same client address.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     app.include_router(health.router)
     app.include_router(auth_router)
     app.include_router(stores_router)

@@ -45,6 +45,7 @@ ControlSession = Annotated[AsyncSession, Depends(control_session)]
 
 
 async def client_ip(request: Request) -> str | None:
+    """The TCP peer, or with ``proxy_headers`` the address a trusted proxy forwarded."""
     return request.client.host if request.client else None
 
 

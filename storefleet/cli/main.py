@@ -17,6 +17,7 @@ from storefleet.cli.keys import keys_app
 from storefleet.cli.servers import servers_app
 from storefleet.cli.stores import stores_app
 from storefleet.cli.tenants import tenants_app
+from storefleet.cli.tokens import tokens_app
 from storefleet.cli.usage import usage_app
 from storefleet.config import Settings, get_settings
 
@@ -31,6 +32,7 @@ app.add_typer(credits_app, name="credits")
 app.add_typer(stores_app, name="stores")
 app.add_typer(servers_app, name="servers")
 app.add_typer(usage_app, name="usage")
+app.add_typer(tokens_app, name="tokens")
 
 console = cli_console()
 
@@ -53,6 +55,23 @@ def version() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    proxy_headers: Annotated[
+        bool | None,
+        typer.Option(
+            "--proxy-headers/--no-proxy-headers",
+            help="Take the client address from X-Forwarded-For sent by a trusted proxy "
+            "[default: STOREFLEET_PROXY_HEADERS, off]",
+            show_default=False,
+        ),
+    ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated proxy addresses or networks trusted with --proxy-headers, "
+            "'*' for any [default: STOREFLEET_FORWARDED_ALLOW_IPS, 127.0.0.1]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start PostgreSQL if needed, migrate, and serve the API."""
     import uvicorn
@@ -60,6 +79,14 @@ def serve(
     from storefleet.api.app import create_app
 
     settings = get_settings()
+    overrides: dict[str, object] = {}
+    if proxy_headers is not None:
+        overrides["proxy_headers"] = proxy_headers
+    if forwarded_allow_ips is not None:
+        overrides["forwarded_allow_ips"] = forwarded_allow_ips
+    settings = settings.model_copy(update=overrides)
+    if forwarded_allow_ips is not None and not settings.proxy_headers:
+        console.print("[yellow]--forwarded-allow-ips has no effect without --proxy-headers[/]")
     configure_logging(settings)
     url = _migrated_control_url(settings)
     application = create_app(settings, url)
@@ -68,6 +95,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
+        # The app applies the proxy headers itself (create_app), only when configured.
         proxy_headers=False,
         # uvicorn[standard] ships both; "auto" would silently fall back to the slow ones.
         http="httptools",

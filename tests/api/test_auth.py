@@ -5,12 +5,20 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
+from pathlib import Path
 
 import jwt
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import URL
+from typer.testing import CliRunner
 
+from storefleet.api.app import create_app
+from storefleet.cli.main import app as cli
+from storefleet.config import Settings, get_settings
+from storefleet.control.accounts.revocations import prune_revoked_tokens
 from tests.conftest import STRONG_PASSWORD, Accounts, bearer
 
 PROBLEM = "application/problem+json"
@@ -307,3 +315,66 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_unknown_route_and_method_are_problems(client: TestClient) -> None:
     assert_problem(client.get("/api/nope"), 404)
     assert_problem(client.delete("/api/auth/login"), 405)
+
+
+def _revoked(control_conn: psycopg.Connection, expires: str) -> str:
+    jti = uuid.uuid4().hex
+    control_conn.execute(
+        "INSERT INTO revoked_tokens (jti, subject, expires_at) "
+        f"VALUES (%s, 'agency:x', now() + interval '{expires}')",
+        (jti,),
+    )
+    return jti
+
+
+def _kept(control_conn: psycopg.Connection, *jtis: str) -> set[str]:
+    rows = control_conn.execute(
+        "SELECT jti FROM revoked_tokens WHERE jti = ANY(%s)", (list(jtis),)
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_expired_revoked_tokens_are_pruned_and_live_ones_kept(
+    client: TestClient, accounts: Accounts, control_conn: psycopg.Connection
+) -> None:
+    token = str(accounts.register()["token"])
+    assert client.post("/api/auth/logout", headers=bearer(token)).status_code == 204
+    logged_out = jwt.decode(token, options={"verify_signature": False})["jti"]
+    expired = [_revoked(control_conn, "-1 day") for _ in range(5)]
+    just_expired = _revoked(control_conn, "-1 minute")  # kept a little for clock skew
+    sessions = client.app.state.runtime.control_sessions  # type: ignore[attr-defined]
+    removed = client.portal.call(lambda: prune_revoked_tokens(sessions, batch=2))  # type: ignore[union-attr]
+    assert removed >= 5
+    assert _kept(control_conn, *expired) == set()
+    assert _kept(control_conn, logged_out, just_expired) == {logged_out, just_expired}
+    assert_problem(client.get("/api/auth/me", headers=bearer(token)), 401)
+
+
+def test_the_app_prunes_at_start_up(
+    settings: Settings, control_db: URL, control_conn: psycopg.Connection
+) -> None:
+    expired, live = _revoked(control_conn, "-1 day"), _revoked(control_conn, "1 day")
+    with TestClient(create_app(settings, control_db)):
+        deadline = time.monotonic() + 10
+        while _kept(control_conn, expired) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert _kept(control_conn, expired, live) == {live}
+
+
+def test_tokens_prune_command(
+    tmp_path: Path,
+    control_db: URL,
+    control_conn: psycopg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    expired, live = _revoked(control_conn, "-2 days"), _revoked(control_conn, "2 days")
+    monkeypatch.setenv("STOREFLEET_HOME", str(tmp_path))
+    monkeypatch.setenv("STOREFLEET_DATABASE_URL", control_db.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["tokens", "prune"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "removed" in result.output and "expired revoked tokens" in result.output
+    assert _kept(control_conn, expired, live) == {live}

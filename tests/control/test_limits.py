@@ -1,11 +1,12 @@
-"""Plan limits where they bite: products and orders a month (402), the per-minute API rate
-(429), stores (403)."""
+"""Plan limits where they bite: products and orders a month (402), the per-minute and
+per-month API calls (429), stores (403)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import psycopg
@@ -13,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
+from storefleet.api.app import create_app
 from storefleet.api.errors import status_for
 from storefleet.api.ratelimit import RateLimit, SlidingWindow
 from storefleet.config import Settings
@@ -21,6 +23,8 @@ from storefleet.control.billing.limits import (
     check_product_limit,
     plan_limits_cache,
 )
+from storefleet.control.usage.monthly import MonthlyRequests, month_of, next_month
+from storefleet.control.usage.service import UsageRecorder
 from storefleet.db.urls import libpq_conninfo
 from storefleet.runtime import Runtime
 from tests.commerce.test_checkout_concurrency import carts
@@ -30,11 +34,19 @@ from tests.pgserver import unique_name
 
 TINY_PLAN = uuid.UUID(int=99)
 FEW_ORDERS_PLAN = uuid.UUID(int=98)
+MONTHLY_PLAN = uuid.UUID(int=97)
+MONTHLY = 6
 
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory, control_db: URL) -> Settings:
-    return make_settings(tmp_path_factory.mktemp("home"), control_db, max_stores_per_account=2)
+    # Monthly counts are re-read only at start here, so each test sees one read exactly.
+    return make_settings(
+        tmp_path_factory.mktemp("home"),
+        control_db,
+        max_stores_per_account=2,
+        monthly_usage_refresh_seconds=3600,
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -51,6 +63,13 @@ def tiny_plan(control_db: URL) -> None:
             "included_credits, max_orders_per_month, trial_days, is_active, position) "
             "VALUES (%s, 'few-orders', 'Few orders', 'USD', 0, 0, 0, 3, 0, true, 8)",
             (FEW_ORDERS_PLAN,),
+        )
+        conn.execute(
+            "INSERT INTO plans (id, code, name, currency, monthly_price, annual_price, "
+            "included_credits, max_api_calls_per_month, max_api_calls_per_minute, trial_days, "
+            "is_active, position) VALUES (%s, 'monthly', 'Monthly', 'USD', 0, 0, 0, %s, 1000, "
+            "0, true, 9)",
+            (MONTHLY_PLAN, MONTHLY),
         )
 
 
@@ -99,16 +118,16 @@ def test_per_minute_rate_is_429_with_retry_after_and_per_store(
     put_on_plan(control_conn, store["id"], "tiny")
     put_on_plan(control_conn, neighbour["id"], "tiny")
     runtime = runtime_of(client)
-    cache, window = RateLimit.parts(runtime)
-    cache.invalidate()
+    budgets = RateLimit.parts(runtime)
+    budgets.limits.invalidate()
     now = [1000.0]  # a fixed clock: 40 s into a window
-    window.clock = lambda: now[0]
+    budgets.set_clock(lambda: now[0])
     try:
         url = f"/api/stores/{store['id']}/subscription"
         stranger = bearer(accounts.register()["token"])
-        for _ in range(3):  # refused callers do not spend the store's budget
+        for _ in range(8):  # callers who are not the owner or staff do not count
             assert client.get(url, headers=stranger).status_code == 404
-        assert client.get(url).status_code == 401
+            assert client.get(url).status_code == 401
         for _ in range(5):
             assert client.get(url, headers=store["headers"]).status_code == 200
         limited = client.get(url, headers=store["headers"])
@@ -117,8 +136,10 @@ def test_per_minute_rate_is_429_with_retry_after_and_per_store(
         assert limited.headers["retry-after"] == "32"  # 20 s to the window's end + 12 s slide
         assert limited.json()["limit"] == "max_api_calls_per_minute"
         assert limited.json()["allowed"] == 5 and limited.json()["plan"] == "tiny"
+        assert limited.json()["scope"] == "admin"
+        # The storefront has its own allowance, apart from the owner's.
         storefront = client.get("/api/storefront/store", headers={"X-Store-Id": store["id"]})
-        assert storefront.status_code == 429
+        assert storefront.status_code == 200
         neighbour_url = f"/api/stores/{neighbour['id']}/subscription"
         assert client.get(neighbour_url, headers=neighbour["headers"]).status_code == 200
 
@@ -133,8 +154,8 @@ def test_per_minute_rate_is_429_with_retry_after_and_per_store(
         statuses = [client.get(url, headers=store["headers"]).status_code for _ in range(8)]
         assert statuses == [200] * 3 + [429] * 5
     finally:
-        window.clock = SlidingWindow().clock
-        cache.invalidate()
+        budgets.set_clock(SlidingWindow().clock)
+        budgets.limits.invalidate()
 
 
 def test_sliding_window_weighs_the_previous_minute() -> None:
@@ -265,3 +286,119 @@ def test_concurrent_checkouts_never_overshoot_the_monthly_orders(
     orders = shop.get("/orders", sort="number")["items"]
     assert [o["number"] for o in orders] == [1, 2, 3]
     assert shop.stock(item)["reserved"] == 3
+
+
+def test_sliding_window_stays_bounded_when_keys_are_sprayed() -> None:
+    window = SlidingWindow(clock=lambda: 5.0, max_keys=50)
+    for i in range(1000):  # all active in the same window: none idle to drop
+        assert window.acquire(("store", f"2001:db8::{i:x}"), 1) is None
+        assert len(window._state) <= 50
+
+
+def metered(control_conn: psycopg.Connection, store_id: object, day: date, requests: int) -> None:
+    control_conn.execute(
+        "INSERT INTO usage_metrics (store_id, day, requests, errors, orders, products, "
+        "storage_bytes) VALUES (%s, %s, %s, 0, 0, 0, 0) ON CONFLICT (store_id, day) "
+        "DO UPDATE SET requests = excluded.requests",
+        (str(store_id), day, requests),
+    )
+
+
+def metered_this_month(control_conn: psycopg.Connection, store_id: object) -> int:
+    row = control_conn.execute(
+        "SELECT coalesce(sum(requests), 0) FROM usage_metrics WHERE store_id = %s "
+        "AND day >= date_trunc('month', now() AT TIME ZONE 'UTC')",
+        (str(store_id),),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_monthly_api_calls_are_429_on_the_storefront_and_survive_a_restart(
+    client: TestClient,
+    stores: Stores,
+    control_conn: psycopg.Connection,
+    settings: Settings,
+    control_db: URL,
+) -> None:
+    store = stores.create("pool")
+    put_on_plan(control_conn, store["id"], "monthly")
+    today = datetime.now(UTC).date()
+    first = month_of(today)
+    metered(control_conn, store["id"], first - timedelta(days=1), 10**6)  # last month
+    metered(control_conn, store["id"], today, 2)  # served before this process started
+    runtime = runtime_of(client)
+    shop = {"X-Store-Id": str(store["id"])}
+    storefront = [client.get("/api/storefront/store", headers=shop).status_code for _ in range(3)]
+    owner = client.get(f"/api/stores/{store['id']}/subscription", headers=store["headers"])
+    assert (storefront, owner.status_code) == ([200] * 3, 200)  # 2 + 4 = 6 calls: all used
+    refused = client.get("/api/storefront/store", headers=shop)
+    assert refused.status_code == 429
+    body = refused.json()
+    assert body["limit"] == "max_api_calls_per_month"
+    assert (body["plan"], body["allowed"], body["current"]) == ("monthly", MONTHLY, MONTHLY)
+    resets = next_month(first)
+    assert body["resets_at"] == datetime(resets.year, resets.month, 1, tzinfo=UTC).isoformat()
+    wait = int(refused.headers["retry-after"])
+    assert 0 < wait <= 31 * 86400
+    # The owner's admin calls go on (to change the plan, for one); they still count.
+    assert (
+        client.get(f"/api/stores/{store['id']}/subscription", headers=store["headers"]).status_code
+        == 200
+    )
+
+    # Metered into the control plane (the refusal is not a call of the store's) ...
+    recorder = runtime.extras["usage_recorder"]
+    assert isinstance(recorder, UsageRecorder)
+    client.portal.call(recorder.flush)  # type: ignore[union-attr]
+    assert metered_this_month(control_conn, store["id"]) == 2 + 5
+    # ... so a process started afresh refuses at once.
+    with TestClient(create_app(settings, control_db), raise_server_exceptions=False) as fresh:
+        again = fresh.get("/api/storefront/store", headers=shop)
+        assert again.status_code == 429, again.text
+        assert again.json()["current"] == 7
+        # A plan without the limit lifts it.
+        put_on_plan(control_conn, store["id"], "enterprise")
+        RateLimit.parts(runtime_of(fresh)).limits.invalidate(uuid.UUID(str(store["id"])))
+        assert fresh.get("/api/storefront/store", headers=shop).status_code == 200
+
+
+def test_monthly_count_adds_this_process_calls_without_counting_them_twice(
+    client: TestClient, stores: Stores, control_conn: psycopg.Connection
+) -> None:
+    store_id = uuid.UUID(str(stores.create("pool")["id"]))
+    today = datetime.now(UTC).date()
+    metered(control_conn, store_id, today, 10)
+    now = [0.0]
+    day = [today]
+    counts = MonthlyRequests(
+        runtime_of(client).control_sessions,
+        refresh_seconds=5,
+        clock=lambda: now[0],
+        today=lambda: day[0],
+    )
+
+    async def settle() -> None:
+        await asyncio.gather(*counts._tasks)
+
+    def count() -> int:
+        found: int = client.portal.call(counts.count, store_id)  # type: ignore[union-attr]
+        client.portal.call(settle)  # type: ignore[union-attr]
+        return found
+
+    assert count() == 10  # the first read is waited for
+    counts.add(store_id)
+    counts.add(store_id)
+    metered(control_conn, store_id, today, 11)  # one of the two flushed, by now
+    assert count() == 12  # not due: no read
+    now[0] = 6
+    assert count() == 12  # due: read in the background, the answer meanwhile is the old one
+    assert count() == 11  # the two before that read are in the metered sum or on their way
+    counts.add(store_id)
+    assert count() == 12
+    metered(control_conn, store_id, today, 13)
+    now[0] = 12
+    count()
+    assert count() == 13
+    day[0] = next_month(month_of(today))  # a new month starts from its own metered sum
+    assert count() == 0

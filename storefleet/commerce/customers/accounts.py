@@ -189,10 +189,7 @@ async def authenticate(
     client_ip: str | None,
 ) -> SignedIn:
     """Unknown email, wrong password, staff email or closed account: the same 401."""
-    keys = [f"customer:{placement.store_id}:{email.strip().lower()}"]
-    if client_ip:
-        keys.append(f"client:{client_ip}")
-    throttle.check(*keys)
+    attempt = throttle.attempt(f"customer:{placement.store_id}", email, client_ip)
     async with tenancy.session(placement, write=False) as s:
         user = await find_user_by_email(s, email)
         customer = None
@@ -200,13 +197,13 @@ async def authenticate(
             customer = await service.get_customer_for_user(s, user.id)
     if user is None or user.password_hash is None or user.role != "customer":
         await passwords.burn_verify(password)
-        throttle.record_failure(*keys)
+        attempt.failed()
         raise AuthenticationFailed(BAD_CREDENTIALS)
     ok, new_hash = await passwords.verify_password(user.password_hash, password)
     if not ok or not user.is_active or customer is None:
-        throttle.record_failure(*keys)
+        attempt.failed()
         raise AuthenticationFailed(BAD_CREDENTIALS)
-    throttle.reset(keys[0])
+    attempt.succeeded()
     now = datetime.now(UTC)
     values: dict[str, Any] = {"last_login_at": now}
     if new_hash:

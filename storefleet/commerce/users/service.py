@@ -160,10 +160,7 @@ async def authenticate_staff(
     client_ip: str | None,
 ) -> TenantUser:
     """Check staff credentials. Unknown store, email, owner row or wrong password fail alike."""
-    keys = [f"staff:{store_id}:{email.strip().lower()}"]
-    if client_ip:
-        keys.append(f"client:{client_ip}")
-    throttle.check(*keys)
+    attempt = throttle.attempt(f"staff:{store_id}", email, client_ip)
     placement: StorePlacement | None
     try:
         placement = await tenancy.placement(store_id)
@@ -175,13 +172,13 @@ async def authenticate_staff(
             user = await find_by_email(s, store_id, email)
     if placement is None or user is None or user.password_hash is None:
         await passwords.burn_verify(password)
-        throttle.record_failure(*keys)
+        attempt.failed()
         raise AuthenticationFailed(BAD_CREDENTIALS)
     ok, new_hash = await passwords.verify_password(user.password_hash, password)
     if not ok or not user.is_active or user.role not in LOGIN_ROLES:
-        throttle.record_failure(*keys)
+        attempt.failed()
         raise AuthenticationFailed(BAD_CREDENTIALS)
-    throttle.reset(keys[0])
+    attempt.succeeded()
     if placement.store_status == "suspended":
         raise Locked("This store is suspended")
     now = datetime.now(UTC)

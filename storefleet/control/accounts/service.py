@@ -85,20 +85,17 @@ async def authenticate(
     client_ip: str | None,
 ) -> Account:
     """Check credentials. Unknown email and wrong password fail alike, in time and message."""
-    keys = [f"email:{email.strip().lower()}"]
-    if client_ip:
-        keys.append(f"client:{client_ip}")
-    throttle.check(*keys)
+    attempt = throttle.attempt("account", email, client_ip)
     account = await find_by_email(session, email)
     if account is None:
         await passwords.burn_verify(password)
-        throttle.record_failure(*keys)
+        attempt.failed()
         raise AuthenticationFailed(BAD_CREDENTIALS)
     ok, new_hash = await passwords.verify_password(account.password_hash, password)
     if not ok or not account.is_active:
-        throttle.record_failure(*keys)
+        attempt.failed()
         raise AuthenticationFailed(BAD_CREDENTIALS)
-    throttle.reset(keys[0])
+    attempt.succeeded()
     if new_hash:
         account.password_hash = new_hash
     account.last_login_at = datetime.now(UTC)

@@ -32,6 +32,7 @@ class PlanLimits:
     max_products: int | None
     max_orders_per_month: int | None
     max_api_calls_per_minute: int | None
+    max_api_calls_per_month: int | None = None
 
 
 async def limits_of(session: AsyncSession, store_id: uuid.UUID) -> PlanLimits | None:
@@ -43,6 +44,7 @@ async def limits_of(session: AsyncSession, store_id: uuid.UUID) -> PlanLimits | 
                 Plan.max_products,
                 Plan.max_orders_per_month,
                 Plan.max_api_calls_per_minute,
+                Plan.max_api_calls_per_month,
             )
             .join(Subscription, Subscription.plan_id == Plan.id)
             .where(Subscription.store_id == store_id)
@@ -50,7 +52,7 @@ async def limits_of(session: AsyncSession, store_id: uuid.UUID) -> PlanLimits | 
     ).first()
     if row is None:
         return None
-    return PlanLimits(row[0], row[1], row[2], row[3])
+    return PlanLimits(row[0], row[1], row[2], row[3], row[4])
 
 
 async def check_product_limit(

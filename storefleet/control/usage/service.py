@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Callers refused before reaching the store's data: logged, but not the store's usage.
-NOT_THE_STORES = frozenset({401, 403, 404})
+# Callers refused before reaching the store's data (429: by the rate limiter or the login
+# throttle): logged, but not the store's usage, so a flood refused does not use up the plan.
+NOT_THE_STORES = frozenset({401, 403, 404, 429})
 MAX_RANGE_DAYS = 366
 PRUNE_EVERY_SECONDS = 3600.0
 FIRST_PRUNE_AFTER_SECONDS = 60.0
