@@ -168,7 +168,12 @@ class Stores:
         self.counter = 0
 
     def create(
-        self, placement: str = "pool", owner: dict[str, object] | None = None, **extra: object
+        self,
+        placement: str = "pool",
+        owner: dict[str, object] | None = None,
+        *,
+        publish: bool = True,
+        **extra: object,
     ) -> dict[str, object]:
         """Returns the store body plus ``owner`` (the registered owner) and ``headers``."""
         self.counter += 1
@@ -185,6 +190,14 @@ class Stores:
         assert store["provisioning_status"] == "ready", store
         store["owner"] = owner
         store["headers"] = bearer(owner["token"])
+        if publish:
+            # New stores start unpublished (their storefront is 404 until launch).
+            published = self.client.patch(
+                f"/api/stores/{store['id']}/profile",
+                headers=store["headers"],
+                json={"published": True},
+            )
+            assert published.status_code == 200, published.text
         return store
 
 

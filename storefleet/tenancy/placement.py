@@ -24,6 +24,8 @@ class StorePlacement:
     writes_paused: bool
     isolation: str
     schema_revision: str | None
+    published: bool = True
+    owner_id: uuid.UUID | None = None
 
     @property
     def external(self) -> bool:
@@ -47,6 +49,8 @@ def placement_from_rows(db: StoreDatabase, store: Store) -> StorePlacement:
         writes_paused=db.writes_paused,
         isolation=db.isolation,
         schema_revision=db.schema_revision,
+        published=store.published,
+        owner_id=store.owner_id,
     )
 
 

@@ -196,15 +196,42 @@ def optional_claims(request: Request, runtime: Runtime) -> TokenClaims | None:
 
 
 async def storefront_store(request: Request) -> StorePlacement:
-    """The store of a public storefront request (token optional)."""
+    """The store of a public storefront request (token optional).
+
+    An unpublished store's storefront answers 404 like a missing one, except to its own
+    owner and staff (their token, not revoked), who preview it before launch.
+    """
     runtime: Runtime = request.app.state.runtime
     claims = optional_claims(request, runtime)
     request.state.token_claims = claims
-    return await runtime.resolver.resolve(
+    placement = await runtime.resolver.resolve(
         host=request.headers.get("host"),
         store_header=request.headers.get(STORE_HEADER),
         token_store_id=claims.store_id if claims else None,
     )
+    if not placement.published and not await _may_preview(runtime, placement, claims, request):
+        raise NotFound(STORE_NOT_FOUND)
+    return placement
+
+
+async def _may_preview(
+    runtime: Runtime, placement: StorePlacement, claims: TokenClaims | None, request: Request
+) -> bool:
+    from storefleet.control.accounts.service import PLATFORM_ACCOUNT_TYPES, verify_token
+
+    if claims is None:
+        return False
+    staff = claims.account_type == "staff" and claims.store_id == str(placement.store_id)
+    owner = claims.account_type in PLATFORM_ACCOUNT_TYPES and claims.sub == str(placement.owner_id)
+    if not (staff or owner):
+        return False
+    raw = request.headers.get("authorization", "").partition(" ")[2].strip()
+    async with runtime.control_sessions() as session:
+        try:
+            await verify_token(session, runtime.tokens, raw)
+        except AuthenticationFailed:
+            return False
+    return True
 
 
 StorefrontStore = Annotated[StorePlacement, Depends(storefront_store)]

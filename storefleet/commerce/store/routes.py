@@ -15,6 +15,7 @@ from storefleet.commerce.store.schemas import (
     StoreProfileOut,
 )
 from storefleet.control.audit import service as audit
+from storefleet.control.stores import service as stores
 
 router = APIRouter(prefix="/api/stores/{store_id}", tags=["store profile"])
 
@@ -71,6 +72,10 @@ async def update_profile(
     async with runtime.tenancy.session(ctx.placement, write=True) as s:
         profile, config = await service.update_profile(s, ctx.store_id, changes)
         out = profile_out(profile, config)
+    if "published" in changes:
+        # The storefront routes on the registry's copy; sending the change again repairs it.
+        await stores.set_published(session, ctx.store_id, out.published)
+        runtime.tenancy.invalidate(ctx.store_id)
     if changes:
         await _audit(session, ctx, "store.profile_updated", list(changes), ip)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +32,9 @@ async def create_store(
     max_stores: int,
 ) -> tuple[Store, StoreDatabase]:
     """Register a store and its planned placement (``pending``); provisioning runs after commit."""
+    # The account row, locked, serializes this account's store creations: two at once
+    # cannot both pass the count below.
+    await session.execute(select(Account.id).where(Account.id == owner.id).with_for_update())
     live = await session.scalar(
         select(func.count())
         .select_from(Store)
@@ -148,3 +151,8 @@ async def soft_delete_store(session: AsyncSession, owner: Account, store: Store)
         actor_id=owner.id,
         actor_label="owner",
     )
+
+
+async def set_published(session: AsyncSession, store_id: uuid.UUID, published: bool) -> None:
+    """Mirror the tenant profile's ``published`` (what storefront routing reads)."""
+    await session.execute(update(Store).where(Store.id == store_id).values(published=published))
