@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -23,6 +25,8 @@ def test_server_url() -> URL:
     if raw:
         return parse_url(raw)
     home = Path(tempfile.mkdtemp(prefix="sf-test-"))
+    # Exit hooks run last-registered first: the server stops, then its folder goes.
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
     return start_embedded_server(home, stop_at_exit=True)
 
 

@@ -7,6 +7,7 @@ it, starts it again on the same home, and logs in with the same account.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -60,13 +61,38 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 90) -
     raise AssertionError("server did not become ready")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
+def _postmaster(home: Path) -> int | None:
+    """The embedded PostgreSQL's pid while it runs (from its pid file), else None."""
+    pid_file = home / "pgdata" / "postmaster.pid"
     try:
-        proc.wait(30)
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, owned by the server's own OS user
+    return pid
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGINT) -> int:
+    """Stop the server as a user (Ctrl-C) or a service manager (SIGTERM) does."""
+    proc.send_signal(sig)
+    try:
+        return proc.wait(60)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
+        raise AssertionError(f"the server ignored {sig.name}") from None
+
+
+def _wait_gone(home: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while _postmaster(home) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _postmaster(home) is None, "the embedded PostgreSQL outlived its server"
 
 
 @pytest.mark.slow
@@ -101,8 +127,12 @@ def test_walkthrough_then_restart_keeps_the_account(tmp_path: Path) -> None:
         docs = httpx.get(base + "/docs")
         assert docs.status_code == 200
         assert httpx.get(base + "/openapi.json").json()["paths"]["/api/auth/login"]
+        first_postmaster = _postmaster(home)
+        assert first_postmaster is not None
     finally:
-        _stop(proc)
+        code = _stop(proc, signal.SIGINT)
+    assert code in (0, 1, -signal.SIGINT, 128 + signal.SIGINT), code
+    _wait_gone(home)  # Ctrl-C stops PostgreSQL too
     assert (home / "pgdata" / "PG_VERSION").exists()
     assert (home / "keys.json").exists()
 
@@ -113,13 +143,18 @@ def test_walkthrough_then_restart_keeps_the_account(tmp_path: Path) -> None:
             base + "/api/auth/login", json={"email": "owner@example.com", "password": PASSWORD}
         )
         assert again.status_code == 200, again.text
+        second_postmaster = _postmaster(home)
+        assert second_postmaster is not None and second_postmaster != first_postmaster
     finally:
-        _stop(proc)
+        code = _stop(proc, signal.SIGTERM)
+    assert code == 0, code  # a service manager's stop is a clean exit
+    _wait_gone(home)
 
     output = log_path.read_text(errors="replace")
     assert "POST /api/auth/login" in output
     assert PASSWORD not in output
     assert token not in output
+    shutil.rmtree(home)  # the server's data folder does not outlive the test
 
 
 def _throttled_elsewhere(base: str, email: str) -> tuple[list[int], int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Annotated
 
 import typer
@@ -90,6 +91,10 @@ def serve(
     configure_logging(settings)
     url = _migrated_control_url(settings)
     application = create_app(settings, url)
+    # uvicorn shuts down gracefully on SIGTERM and then raises the signal again; with the
+    # default handler that kills the process before exit hooks run, leaving the embedded
+    # PostgreSQL up. Raised again into this handler, the process exits cleanly instead.
+    signal.signal(signal.SIGTERM, _exit_after_shutdown)
     uvicorn.run(
         application,
         host=host or settings.host,
@@ -102,6 +107,10 @@ def serve(
         loop="uvloop",
         server_header=False,
     )
+
+
+def _exit_after_shutdown(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @db_app.command("upgrade")
