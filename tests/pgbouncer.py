@@ -389,12 +389,27 @@ def _wait_ready(bouncer: PgBouncer) -> str | None:
 
 # -- pytest ------------------------------------------------------------------------------
 
+REQUIRED_ENV = "STOREFLEET_TEST_REQUIRE"
+
+
+def missing(tool: str, *, module: bool = False) -> None:
+    """Skip a test whose system tool is missing — or fail it where CI says it must exist.
+
+    ``.ci/run`` installs the tools and sets ``STOREFLEET_TEST_REQUIRE`` (comma-separated), so
+    a failed install there turns into failing tests instead of quietly skipped ones.
+    """
+    required = {t.strip() for t in os.environ.get(REQUIRED_ENV, "").split(",") if t.strip()}
+    reason = f"{tool} is not installed (run .ci/install-system-deps as root)"
+    if tool in required:
+        pytest.fail(f"{reason}; {REQUIRED_ENV} says it must be", pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
+
 
 @pytest.fixture(scope="session")
 def pgbouncer(pg_server: URL, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgBouncer]:
     """A transaction-mode pgbouncer in front of the test server, for the whole session."""
     if not pgbouncer_available():
-        pytest.skip("pgbouncer is not installed (run .ci/install-system-deps)")
+        missing("pgbouncer")
     bouncer = start_pgbouncer(pg_server, tmp_path_factory.mktemp("pgbouncer"))
     yield bouncer
     bouncer.stop()

@@ -19,14 +19,18 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from storefleet.db.urls import libpq_conninfo
-from tests.pgbouncer import PgBouncer, pgbouncer, pgbouncer_available, start_pgbouncer
+from tests.pgbouncer import (
+    PgBouncer,
+    missing,
+    pgbouncer,
+    pgbouncer_available,
+    start_pgbouncer,
+)
 
 __all__ = ["pgbouncer"]  # the session fixture, re-exported for pytest
 
-pytestmark = pytest.mark.skipif(
-    not pgbouncer_available(),
-    reason="pgbouncer is not installed (run .ci/install-system-deps as root)",
-)
+if not pgbouncer_available():
+    missing("pgbouncer", module=True)
 
 
 def connect(url: URL, **kwargs: object) -> psycopg.Connection:

@@ -200,6 +200,10 @@ class EngineRegistry:
                 total += pool.checkedin() + pool.checkedout()
         return total
 
+    def engine_urls(self) -> list[URL]:
+        """Where the live engines connect (shared ones included)."""
+        return [e.url for e in (*self._shared.values(), *self._entries.values())]
+
     def shared_engines(self) -> int:
         return len(self._shared)
 

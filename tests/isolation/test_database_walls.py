@@ -93,19 +93,29 @@ def test_no_store_setting_means_no_rows(
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (0,)
 
 
-@pytest.mark.parametrize("placement", ["pool", "schema"])
+@pytest.mark.parametrize("placement", PLACEMENTS)
 def test_store_setting_shows_only_that_store(
     pg_server: URL, control_conn: psycopg.Connection, two_stores_each: dict, placement: str
 ) -> None:
-    """Pool: both stores share tables and each sees only its own rows."""
+    """The request role, with store A's id set, in the place where store B's rows live.
+
+    Pool: the same tables, and A sees only its own rows. Schema and database: B's own schema
+    or database — what a wrong search_path or a wrong engine would reach — and row-level
+    security still shows nothing of B's, changes nothing and refuses rows for B. Without RLS
+    on B's tables this fails in every placement.
+    """
     store, other = two_stores_each[placement]
-    database, schema = _where(control_conn, str(store["id"]))
+    database, schema = _where(control_conn, str(other["id"]))
     with _connect(pg_server, database, as_app=True) as conn:
         with conn.transaction():
             conn.execute(f'SET LOCAL search_path TO "{schema}"')
             conn.execute("SELECT set_config('storefleet.store_id', %s, true)", (str(store["id"]),))
             ids = {r[0] for r in conn.execute("SELECT store_id FROM users")}
-            assert ids == {uuid.UUID(str(store["id"]))}
+            assert uuid.UUID(str(other["id"])) not in ids
+            assert ids <= {uuid.UUID(str(store["id"]))}
+            assert conn.execute("SELECT count(*) FROM stores").fetchone() == (
+                1 if placement == "pool" else 0,
+            )
             # Writing a row for another store is refused by the policy's WITH CHECK.
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 with conn.transaction():
@@ -124,6 +134,12 @@ def test_store_setting_shows_only_that_store(
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 with conn.transaction():
                     conn.execute("TRUNCATE users")
+    # Positive control: with B's own id, B's rows are there.
+    with _connect(pg_server, database, as_app=True) as conn, conn.transaction():
+        conn.execute(f'SET LOCAL search_path TO "{schema}"')
+        conn.execute("SELECT set_config('storefleet.store_id', %s, true)", (str(other["id"]),))
+        ids = {r[0] for r in conn.execute("SELECT store_id FROM users")}
+        assert ids == {uuid.UUID(str(other["id"]))}
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS)

@@ -65,7 +65,12 @@ def run_with_tenancy(
         tenancy = Tenancy(
             runtime.control_sessions,
             runtime.keyring,
-            EngineRegistry(max_engines=4, pool_size=pool_size),
+            EngineRegistry(
+                max_engines=4,
+                pool_size=pool_size,
+                shared_pool_size=pool_size,
+                shared_max_overflow=0,
+            ),
         )
         if through is not None:
             async with runtime.control_sessions() as s:
@@ -81,6 +86,10 @@ def run_with_tenancy(
             )
         try:
             await work(tenancy)
+            if through is not None:
+                # Every tenant connection of the work went through the bouncer.
+                ports = {url.port for url in tenancy.registry.engine_urls()}
+                assert ports == {through.port}, ports
         finally:
             await tenancy.aclose()
             await runtime.aclose()
@@ -201,7 +210,7 @@ def test_paused_and_unready_stores_refuse_writes(
 def test_engine_registry_stays_bounded(
     stores: Stores, settings: Settings, control_db: URL, through: PgBouncer | None
 ) -> None:
-    database_stores = _ids([stores.create("database") for _ in range(4)])
+    database_stores = _ids([stores.create("database", publish=False) for _ in range(4)])
 
     async def work(tenancy: Tenancy) -> None:
         tenancy.registry = EngineRegistry(max_engines=2, pool_size=1)
@@ -235,7 +244,7 @@ def test_engines_evicted_mid_transaction_close_their_connections(
     """Four stores in transactions at once through a registry of two one-connection
     engines: the two evicted while in use close their connections when the transactions
     end, so the server is left with what the registry holds, within its cap."""
-    ids = _ids([stores.create("database") for _ in range(4)])
+    ids = _ids([stores.create("database", publish=False) for _ in range(4)])
     databases = [f"store_{i.hex}" for i in ids]
 
     async def work(tenancy: Tenancy) -> None:
@@ -265,7 +274,7 @@ def test_engines_evicted_mid_transaction_close_their_connections(
 def test_idle_engines_are_disposed(
     stores: Stores, settings: Settings, control_db: URL, pg_server: URL
 ) -> None:
-    ids = _ids([stores.create("database") for _ in range(2)])
+    ids = _ids([stores.create("database", publish=False) for _ in range(2)])
     databases = [f"store_{i.hex}" for i in ids]
 
     async def work(tenancy: Tenancy) -> None:
