@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text, update
@@ -390,8 +391,10 @@ def test_order_history_is_append_only(client: TestClient, shop: Shop, method: st
         "UPDATE payment_transactions SET amount = 0 WHERE order_id = :id",
         "DELETE FROM payment_transactions WHERE order_id = :id",
     ):
-        with pytest.raises(DBAPIError):
+        with pytest.raises(DBAPIError) as refused:
             call(client, tamper, statement)
+        # Refused for lack of privilege (append-only), not for any other database error.
+        assert isinstance(refused.value.orig, psycopg.errors.InsufficientPrivilege), statement
     history = shop.get(f"/orders/{order['id']}/history")["items"]
     assert [(e["event_type"], e["message"]) for e in history] == [
         ("placed", f"Order #{order['number']} placed")
