@@ -44,7 +44,14 @@ from storefleet.db.engine import database_error_text
 from storefleet.db.urls import libpq_conninfo
 from storefleet.errors import Conflict, InvalidInput, NotFound, RateLimited
 from storefleet.tenancy import ddl
-from storefleet.tenancy.copy import Location, TableStat, clear_store, connect, copy_store
+from storefleet.tenancy.copy import (
+    Location,
+    TableStat,
+    VerificationError,
+    clear_store,
+    connect,
+    copy_store,
+)
 from storefleet.tenancy.exports import export_store, import_store, read_manifest
 from storefleet.tenancy.external import scrub_password
 from storefleet.tenancy.models import PLACEMENTS, StoreDatabase, StoreMove
@@ -217,6 +224,13 @@ async def move_store(
         await _fail(runtime, report, plan, exc, prepared=prepared)
         if lock is not None:
             await lock.close()
+        if isinstance(exc, psycopg.Error | SQLAlchemyError | VerificationError):
+            # A database (perhaps the owner's) refused or the copy did not verify: the
+            # store is whole where it was, and the caller hears why — never a 500.
+            said = _message(exc) if isinstance(exc, VerificationError) else database_error_text(exc)
+            if plan.external is not None:
+                said = scrub_password(said, plan.external.url)
+            raise Conflict(f"The move failed; the store stays where it was: {said}") from exc
         raise
 
     # (f) the old copy; the store is whole on its new placement whatever happens here.

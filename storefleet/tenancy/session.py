@@ -63,11 +63,13 @@ from storefleet.tenancy.external import ExternalDatabaseError, check_host_allowe
 from storefleet.tenancy.models import StoreDatabase
 from storefleet.tenancy.placement import StorePlacement, load_placement
 
+# Schema-qualified: in a database its owner brings, nothing planted in ``public`` can stand
+# in for these functions.
 _ENTER = (
-    "SELECT set_config('search_path', {schema}, true), "
-    "set_config('storefleet.store_id', {store_id}, true), "
-    "set_config('statement_timeout', {statement_timeout}, true), "
-    "set_config('lock_timeout', {lock_timeout}, true)"
+    "SELECT pg_catalog.set_config('search_path', {schema}, true), "
+    "pg_catalog.set_config('storefleet.store_id', {store_id}, true), "
+    "pg_catalog.set_config('statement_timeout', {statement_timeout}, true), "
+    "pg_catalog.set_config('lock_timeout', {lock_timeout}, true)"
 )
 _BIND = {
     "schema": ":schema",
@@ -75,9 +77,12 @@ _BIND = {
     "statement_timeout": ":statement_timeout",
     "lock_timeout": ":lock_timeout",
 }
-ENTER_STORE = text(_ENTER.format(**_BIND) + ", set_config('transaction_read_only', 'on', true)")
+ENTER_STORE = text(
+    _ENTER.format(**_BIND) + ", pg_catalog.set_config('transaction_read_only', 'on', true)"
+)
 ENTER_STORE_FOR_WRITE = text(
-    _ENTER.format(**_BIND) + ", pg_try_advisory_xact_lock_shared(hashtextextended(:store_id, 7301))"
+    _ENTER.format(**_BIND) + ", pg_catalog.pg_try_advisory_xact_lock_shared("
+    "pg_catalog.hashtextextended(:store_id, 7301))"
 )
 # ``Tenancy.read``'s transaction around a ReadQuery, sent as one simple-protocol string. The
 # parameter names cannot collide with a query's own (bindparam names are identifiers).
