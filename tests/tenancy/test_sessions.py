@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from storefleet.config import Settings
 from storefleet.control.servers.service import ServerAccess
@@ -294,5 +295,24 @@ def test_idle_engines_are_disposed(
         # and a store used again afterwards gets an engine back
         async with tenancy.session(ids[0], write=False) as s:
             assert (await s.execute(READ_CONTEXT)).one()[2] == [str(ids[0])]
+
+    run_with_tenancy(settings, control_db, work)
+
+
+@pytest.mark.parametrize("placement", ["pool", "schema", "database"])
+def test_read_sessions_are_read_only(
+    stores: Stores, settings: Settings, control_db: URL, placement: str
+) -> None:
+    store_id = _ids([stores.create(placement, publish=False)])[0]
+
+    async def work(tenancy: Tenancy) -> None:
+        async with tenancy.session(store_id, write=False) as s:
+            assert (await s.execute(text("SHOW transaction_read_only"))).scalar() == "on"
+        with pytest.raises(DBAPIError) as refused:
+            async with tenancy.session(store_id, write=False) as s:
+                await s.execute(text("UPDATE stores SET description = 'written in a read'"))
+        assert isinstance(refused.value.orig, psycopg.errors.ReadOnlySqlTransaction)
+        async with tenancy.session(store_id, write=True) as s:
+            assert (await s.execute(text("SHOW transaction_read_only"))).scalar() == "off"
 
     run_with_tenancy(settings, control_db, work)
