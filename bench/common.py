@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.engine import URL
 
 from storefleet.config import Settings
@@ -163,10 +163,25 @@ class Env:
         store_id = await self.new_store(placement)
         await self.provision(store_id)
         await lift_rate_limit(self.runtime, store_id)
+        await publish(self.runtime, store_id)
         return store_id
 
 
 BENCH_PLAN = "bench"
+
+
+async def publish(runtime: Runtime, store_id: uuid.UUID) -> None:
+    """Open the store's storefront (new stores start unpublished: 404 to shoppers)."""
+    from storefleet.commerce.store.models import StoreProfile
+    from storefleet.control.stores.service import set_published
+
+    async with runtime.tenancy.session(store_id) as s:
+        await s.execute(
+            update(StoreProfile).where(StoreProfile.store_id == store_id).values(published=True)
+        )
+    async with runtime.control_sessions() as s, s.begin():
+        await set_published(s, store_id, True)
+    runtime.tenancy.invalidate(store_id)
 
 
 async def lift_rate_limit(runtime: Runtime, store_id: uuid.UUID) -> None:

@@ -461,10 +461,11 @@ async def http_bench(
 ) -> str:
     store_id = await new_store(runtime, owner, 10_000)
     await runtime.provisioner.provision(store_id)
-    from bench.common import lift_rate_limit
+    from bench.common import lift_rate_limit, publish
 
     # A plan whose per-minute limit the load cannot reach: the limiter runs but never refuses.
     await lift_rate_limit(runtime, store_id)
+    await publish(runtime, store_id)
     async with runtime.control_sessions() as s:
         account = await s.get(Account, owner.id)
         assert account is not None

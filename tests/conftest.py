@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,6 +160,24 @@ def bearer(token: object) -> dict[str, str]:
 PLACEMENTS = ("pool", "schema", "database")
 
 
+async def publish_store(client: TestClient, store_id: object) -> None:
+    """What ``PATCH …/profile {"published": true}`` does, without metering a request."""
+    from sqlalchemy import update
+
+    from storefleet.commerce.store.models import StoreProfile
+    from storefleet.control.stores.service import set_published
+
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    sid = uuid.UUID(str(store_id))
+    async with runtime.tenancy.session(sid) as s:
+        await s.execute(
+            update(StoreProfile).where(StoreProfile.store_id == sid).values(published=True)
+        )
+    async with runtime.control_sessions() as s, s.begin():
+        await set_published(s, sid, True)
+    runtime.tenancy.invalidate(sid)
+
+
 class Stores:
     """Creates stores through the API for a registered owner."""
 
@@ -191,13 +210,9 @@ class Stores:
         store["owner"] = owner
         store["headers"] = bearer(owner["token"])
         if publish:
-            # New stores start unpublished (their storefront is 404 until launch).
-            published = self.client.patch(
-                f"/api/stores/{store['id']}/profile",
-                headers=store["headers"],
-                json={"published": True},
-            )
-            assert published.status_code == 200, published.text
+            # New stores start unpublished (their storefront is 404 until launch). Opened
+            # here behind the API's back, so no test's request or rate counts change.
+            self.client.portal.call(publish_store, self.client, store["id"])  # type: ignore[union-attr]
         return store
 
 

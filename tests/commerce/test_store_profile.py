@@ -49,7 +49,7 @@ def fields(response) -> list[str]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("placement", PLACEMENTS)
 def test_profile_round_trip(client: TestClient, stores: Stores, placement: str) -> None:
-    store = stores.create(placement)
+    store = stores.create(placement, publish=False)
     url, headers = profile_url(store), store["headers"]
     initial = client.get(url, headers=headers)
     assert initial.status_code == 200, initial.text
