@@ -2,7 +2,7 @@
 
 A NUL character or a lone surrogate in any string (body, nested, JSON object key or value,
 query, path, header); a non-finite or out-of-range number; a stock adjustment or a cart whose
-sum would pass its column's range.
+sum would pass its column's range. Each case also checks nothing was written.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from storefleet.api.app import create_app
 from storefleet.config import Settings
-from storefleet.schemas import INT64_MAX, Strict
+from storefleet.schemas import INT32_MAX, INT64_MAX, Strict
 from tests.commerce.test_checkout_e2e import Shop, ok, problem
 from tests.conftest import STRONG_PASSWORD, Accounts, Stores
 
@@ -161,6 +161,24 @@ def test_an_integer_longer_than_python_parses_is_a_problem_not_a_500(shop: Shop)
         content=b'{"delta": %s}' % (b"9" * 5000),
     )
     problem(response, 400)
+
+
+def test_stock_adjustments_cannot_sum_past_integer(shop: Shop) -> None:
+    variant = shop.product("Bulk", {"USD": 100}, stock=10**9)
+    location = ok(shop.http.get(f"{shop.base}/inventory/locations", headers=shop.admin))
+    body = {
+        "variant_id": variant["id"],
+        "location_id": location["items"][0]["id"],
+        "reason": "received",
+        "delta": 10**9,
+    }
+    adjust = f"{shop.base}/inventory/adjustments"
+    assert ok(shop.http.post(adjust, headers=shop.admin, json=body), 201)["on_hand"] == 2 * 10**9
+    found = problem(shop.http.post(adjust, headers=shop.admin, json=body), 409, "delta")
+    assert str(INT32_MAX) in found["detail"]
+    assert shop.stock(variant)["on_hand"] == 2 * 10**9
+    history = ok(shop.http.get(adjust, headers=shop.admin, params={"variant_id": variant["id"]}))
+    assert history["total"] == 2  # the initial stock and the first adjustment, nothing else
 
 
 # --- every route ---------------------------------------------------------------------------
