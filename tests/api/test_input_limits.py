@@ -181,6 +181,21 @@ def test_stock_adjustments_cannot_sum_past_integer(shop: Shop) -> None:
     assert history["total"] == 2  # the initial stock and the first adjustment, nothing else
 
 
+def test_a_cart_total_past_bigint_is_refused(shop: Shop) -> None:
+    """1000 units of 10**15 each is 10**18; ten such lines pass BIGINT (≈ 9.2 * 10**18)."""
+    token = shop.cart("USD")
+    variants = [shop.product(f"Gold {i}", {"USD": 10**15}, stock=1000) for i in range(10)]
+    for variant in variants[:9]:
+        shop.add(token, variant, 1000)
+    response = shop.cart_call(
+        "POST", token, "/items", {"variant_id": variants[9]["id"], "quantity": 1000}
+    )
+    found = problem(response, 422, "items")
+    assert str(INT64_MAX) in found["detail"]
+    cart = ok(shop.cart_call("GET", token))
+    assert len(cart["items"]) == 9 and cart["subtotal"] == 9 * 10**18
+
+
 # --- every route ---------------------------------------------------------------------------
 
 
