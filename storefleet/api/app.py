@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.engine import URL
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -17,6 +17,7 @@ from storefleet.api import health
 from storefleet.api.errors import install_error_handlers
 from storefleet.api.fastpath import StorefrontFastPath
 from storefleet.api.middleware import BodySizeLimit
+from storefleet.api.parameters import refuse_unstorable_parameters
 from storefleet.api.ratelimit import RateLimit
 from storefleet.commerce.carts import routes as cart_routes
 from storefleet.commerce.catalog import routes as catalog_routes
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
         version=__version__,
         description="Multi-tenant commerce platform API",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_unstorable_parameters)],
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -58,8 +59,17 @@ def status_for(exc: errors.DomainError) -> int:
     return 400
 
 
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def _escaped(part: object) -> str:
+    """A field name as text a client can read and JSON can encode: an object key may hold
+    control characters or a lone surrogate (the very input being refused)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", str(part))
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc]
+    parts = [_escaped(p) for p in loc]
     if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
         parts = parts[1:] or parts
     return ".".join(parts) or "body"

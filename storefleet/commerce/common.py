@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import ColumnElement, UnaryExpression
 
 from storefleet.commerce.money import is_currency
 from storefleet.errors import InvalidInput
+from storefleet.schemas import Amount as Amount  # re-exported for the commerce schemas
+from storefleet.schemas import Quantity as Quantity
 from storefleet.schemas import Strict as BaseStrict
 
 T = TypeVar("T")
@@ -83,8 +85,6 @@ Slug = Annotated[
 ]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 LongText = Annotated[str, StringConstraints(max_length=20_000)]
-Amount = Annotated[int, Field(ge=0, le=10**15)]
-Quantity = Annotated[int, Field(ge=0, le=10**9)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 

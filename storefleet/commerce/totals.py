@@ -34,6 +34,7 @@ from storefleet.commerce.shipping.service import ShippingOption, options_for
 from storefleet.commerce.tax import service as tax
 from storefleet.commerce.tax.service import TaxRates
 from storefleet.errors import InvalidInput
+from storefleet.schemas import INT32_MAX, INT64_MAX
 
 UNAVAILABLE = "This item is not available"
 
@@ -272,4 +273,24 @@ async def compute(
     totals.total = totals.subtotal - totals.discount_total + totals.shipping_total
     if not include_tax:
         totals.total += totals.tax_total
+    check_range(totals)
     return totals
+
+
+def check_range(totals: Totals) -> None:
+    """Every amount must fit its BIGINT column (and a tax rate its INTEGER one): a cart of
+    many expensive lines, or stacked compound taxes, answers 422 instead of overflowing
+    when the cart or the order is written."""
+    amounts = [totals.subtotal, totals.discount_total, totals.shipping_total, totals.tax_total]
+    amounts.append(totals.total)
+    for line in totals.available_lines:
+        amounts += [line.subtotal, line.discount_amount, line.tax_amount, line.total_amount]
+    if any(abs(a) > INT64_MAX for a in amounts):
+        raise InvalidInput(
+            f"The amounts of this cart would pass {INT64_MAX} minor units, the most an "
+            "order can hold: lower the quantities",
+            field="items",
+        )
+    rates = [totals.shipping_tax_rate_bp, *(line.tax_rate_bp for line in totals.lines)]
+    if any(abs(r) > INT32_MAX for r in rates):
+        raise InvalidInput("The tax rates of this cart add up past a storable rate", field="items")

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from storefleet.commerce.common import Amount, CurrencyCode, Quantity, Slug, Strict, Tag
 from storefleet.commerce.store.schemas import check_json_object, check_url
+from storefleet.schemas import Grams, Position
 
 Status = Literal["draft", "active", "archived"]
 Kind = Literal["physical", "digital", "gift_card"]
@@ -32,7 +33,6 @@ ImageUrl = Annotated[
     AfterValidator(check_url),
 ]
 Metadata = Annotated[dict[str, Any], AfterValidator(check_json_object)]
-Position = Annotated[int, Field(ge=0, le=1_000_000)]
 OptionValue = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
@@ -61,7 +61,7 @@ class VariantFields(Strict):
     sku: Code | None = None
     barcode: Code | None = None
     option_values: dict[str, str] | None = None
-    weight_grams: Annotated[int, Field(ge=0, le=10**9)] | None = None
+    weight_grams: Grams | None = None
     track_inventory: bool | None = None
     allow_backorder: bool | None = None
     is_default: bool | None = None

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from storefleet.commerce.common import Strict
+from storefleet.schemas import StockDelta
 
 LocationCode = Annotated[
     str,
@@ -80,7 +81,7 @@ class LevelPage(BaseModel):
 class AdjustmentIn(Strict):
     variant_id: uuid.UUID
     location_id: uuid.UUID
-    delta: Annotated[int, Field(ge=-(10**9), le=10**9)]
+    delta: StockDelta
     reason: ManualReason
     note: Annotated[str, StringConstraints(max_length=1000)] = ""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, text, update
+from sqlalchemy import BigInteger, ColumnElement, cast, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.catalog.models import ProductVariant
@@ -25,6 +25,7 @@ from storefleet.commerce.inventory.models import (
 )
 from storefleet.db.ids import uuid7
 from storefleet.errors import Conflict, InvalidInput, NotFound
+from storefleet.schemas import INT32_MAX
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,12 @@ class StockLine:
     field: str = "items"
 
 
+MAX_UNITS = INT32_MAX  # on_hand and reserved are INTEGER columns
+
 RESERVE_AT_LOCATION = text(
     "UPDATE inventory SET reserved = reserved + :q, updated_at = now() "
     "WHERE store_id = :store AND variant_id = :v AND location_id = :loc "
+    "AND reserved::bigint + :q <= :max "
     "AND (:backorder OR on_hand - reserved >= :q) RETURNING location_id"
 )
 
@@ -118,36 +122,15 @@ async def reserve(
         ).scalars()
         reserved_at = None
         for location_id in locations:
-            row = (
-                await session.execute(
-                    RESERVE_AT_LOCATION,
-                    {
-                        "q": line.quantity,
-                        "store": store_id,
-                        "v": line.variant_id,
-                        "loc": location_id,
-                        "backorder": False,
-                    },
-                )
-            ).first()
-            if row is not None:
+            if await _reserve_at(session, store_id, line, location_id, backorder=False):
                 reserved_at = location_id
                 break
         if reserved_at is None and variant.allow_backorder:
             fallback = await default_location(session)
             if fallback is not None:
                 await _ensure_level(session, store_id, line.variant_id, fallback.id)
-                await session.execute(
-                    RESERVE_AT_LOCATION,
-                    {
-                        "q": line.quantity,
-                        "store": store_id,
-                        "v": line.variant_id,
-                        "loc": fallback.id,
-                        "backorder": True,
-                    },
-                )
-                reserved_at = fallback.id
+                if await _reserve_at(session, store_id, line, fallback.id, backorder=True):
+                    reserved_at = fallback.id
         if reserved_at is None:
             raise Conflict(
                 "Not enough stock for this item", field=line.field, variant_id=str(line.variant_id)
@@ -166,6 +149,25 @@ async def reserve(
         made.append(reservation)
     await session.flush()
     return made
+
+
+async def _reserve_at(
+    session: AsyncSession,
+    store_id: uuid.UUID,
+    line: StockLine,
+    location_id: uuid.UUID,
+    *,
+    backorder: bool,
+) -> bool:
+    params = {
+        "q": line.quantity,
+        "store": store_id,
+        "v": line.variant_id,
+        "loc": location_id,
+        "backorder": backorder,
+        "max": MAX_UNITS,
+    }
+    return (await session.execute(RESERVE_AT_LOCATION, params)).first() is not None
 
 
 async def _ensure_level(
@@ -290,21 +292,27 @@ async def adjust(
     if await session.get(ProductVariant, (store_id, variant_id)) is None:
         raise NotFound("Variant not found", field="variant_id")
     await _ensure_level(session, store_id, variant_id, location_id)
+    # In BIGINT, so a sum past INTEGER is a refused row here, not an overflow error.
+    after = cast(InventoryLevel.on_hand, BigInteger) + delta
     row = (
         await session.execute(
             update(InventoryLevel)
             .where(
                 InventoryLevel.variant_id == variant_id,
                 InventoryLevel.location_id == location_id,
-                InventoryLevel.on_hand + delta >= 0,
-                InventoryLevel.on_hand + delta >= InventoryLevel.reserved,
+                after >= 0,
+                after >= InventoryLevel.reserved,
+                after <= MAX_UNITS,
             )
             .values(on_hand=InventoryLevel.on_hand + delta)
             .returning(InventoryLevel.on_hand)
         )
     ).scalar_one_or_none()
     if row is None:
-        raise Conflict("Stock cannot go below zero or below reserved units", field="delta")
+        raise Conflict(
+            f"Stock cannot go below zero or below reserved units, nor above {MAX_UNITS}",
+            field="delta",
+        )
     session.add(
         InventoryAdjustment(
             store_id=store_id,

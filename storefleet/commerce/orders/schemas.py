@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from storefleet.commerce.common import Strict
+from storefleet.schemas import PositiveAmount
 
 OrderStatus = Literal["pending", "confirmed", "processing", "completed", "cancelled"]
 PaymentStatus = Literal[
@@ -19,7 +20,6 @@ FulfillmentStatus = Literal[
 ]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Money = Annotated[int, Field(ge=1, le=10**15)]
 LineQuantity = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
@@ -28,7 +28,7 @@ class CancelIn(Strict):
 
 
 class MarkPaidIn(Strict):
-    amount: Money | None = None
+    amount: PositiveAmount | None = None
     reference: Reference | None = None
 
 
@@ -46,7 +46,7 @@ class FulfillmentIn(Strict):
 
 
 class RefundIn(Strict):
-    amount: Money
+    amount: PositiveAmount
     reason: Reason = ""
     items: Annotated[list[LineQuantityIn], Field(max_length=500)] | None = None
     restock: bool = False

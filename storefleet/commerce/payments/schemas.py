@@ -7,9 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, StringConstraints
 
 from storefleet.commerce.common import LongText, ShortText, Strict
+from storefleet.schemas import Position
 
 Provider = Literal["manual", "bank_transfer", "cash_on_delivery", "stripe"]
 Code = Annotated[
@@ -41,7 +42,7 @@ class PaymentMethodCreate(Strict):
     name: ShortText
     instructions: LongText = ""
     is_active: bool = True
-    position: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    position: Position = 0
     config: Config = {}
     secret: Secret | None = None
 
@@ -53,7 +54,7 @@ class PaymentMethodUpdate(Strict):
     name: ShortText | None = None
     instructions: LongText | None = None
     is_active: bool | None = None
-    position: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    position: Position | None = None
     config: Config | None = None
     secret: Secret | None = None
 

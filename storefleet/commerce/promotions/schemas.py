@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from storefleet.commerce.common import Amount, CurrencyCode, Strict
+from storefleet.schemas import Count
 
 DiscountKind = Literal["percentage", "fixed", "free_shipping", "buy_x_get_y"]
 DiscountTarget = Literal["order", "items", "shipping"]
@@ -19,7 +20,6 @@ CodeText = Annotated[
         strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
     ),
 ]
-Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
 Units = Annotated[int, Field(ge=1, le=1000)]
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from storefleet.commerce.common import Amount, CountryCode, CurrencyCode, ShortText, Strict
+from storefleet.schemas import Grams, Position
 
 RateKind = Literal["flat", "weight", "order_value", "free_over"]
 Code = Annotated[
@@ -26,8 +27,6 @@ PostalPattern = Annotated[
         pattern=r"^[A-Za-z0-9 *?-]+$",
     ),
 ]
-Position = Annotated[int, Field(ge=0, le=1_000_000)]
-Grams = Annotated[int, Field(ge=0, le=1_000_000_000)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
 
 

@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, StringConstraints
+
+from storefleet.schemas import Strict
 
 
-class HostnameCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class HostnameCreate(Strict):
     hostname: Annotated[str, StringConstraints(min_length=1, max_length=300)]
     primary: bool = False
 
