@@ -16,9 +16,7 @@ class HostnameCreate(Strict):
     primary: bool = False
 
 
-class HostnameUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class HostnameUpdate(Strict):
     primary: Literal[True]
 
 
