@@ -39,6 +39,7 @@ from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
 from storefleet.db.engine import database_error_text
 from storefleet.db.urls import engine_url_and_args, libpq_conninfo
+from storefleet.errors import DomainError
 from storefleet.tenancy import ddl
 from storefleet.tenancy.migrations import TenantMigrator, record_checksums
 from storefleet.tenancy.models import PLACEMENTS, StoreDatabase, TenantMigrationFile
@@ -136,6 +137,7 @@ class _Plan:
     groups: list[_Group]
     recorded: dict[uuid.UUID, tuple[str | None, str | None]]
     not_ready: int
+    unreachable: list[UnitResult] = field(default_factory=list)
 
 
 async def migrate_fleet(
@@ -177,13 +179,16 @@ async def migrate_fleet(
 
     plan = await _plan(runtime, store_ids=store_ids, placements=placements)
     report = FleetReport(target=revision, dry_run=dry_run, stores_not_ready=plan.not_ready)
-    total = sum(len(g.units) for g in plan.groups)
+    total = sum(len(g.units) for g in plan.groups) + len(plan.unreachable)
     ancestors = frozenset(migrator.path_between(None, revision))
 
     def emit(result: UnitResult) -> None:
         report.results.append(result)
         if on_progress is not None:
             on_progress(result, len(report.results), total)
+
+    for result in plan.unreachable:
+        emit(result)
 
     async def run_group(group: _Group, limiter: anyio.CapacityLimiter) -> None:
         results = await anyio.to_thread.run_sync(
@@ -250,6 +255,7 @@ async def _plan(
     pools: dict[tuple[str, str, str], list[uuid.UUID]] = {}
     recorded: dict[uuid.UUID, tuple[str | None, str | None]] = {}
     not_ready = 0
+    unreachable: list[UnitResult] = []
 
     async def group_for(db: StoreDatabase, store: Store, location: str, key: str) -> _Group:
         found = groups.get((key, db.database_name))
@@ -283,11 +289,21 @@ async def _plan(
             log.info("fleet migration skips store %s: it is being moved", db.store_id)
             continue
         recorded[db.store_id] = (db.schema_revision, db.last_error)
-        roles = await runtime.tenancy.tenant_roles(placement_from_rows(db, store))
+        try:
+            roles = await runtime.tenancy.tenant_roles(placement_from_rows(db, store))
+            group = await group_for(db, store, location, key)
+        except DomainError as exc:
+            # An owner's database we may not reach now (its host fails the address check):
+            # that store fails, the fleet goes on.
+            unit = FleetUnit(
+                db.placement, location, db.database_name, db.schema_name, (db.store_id,)
+            )
+            unreachable.append(UnitResult(unit, "failed", db.schema_revision, None, exc.detail))
+            continue
         unit = FleetUnit(
             db.placement, location, db.database_name, db.schema_name, (db.store_id,), roles
         )
-        (await group_for(db, store, location, key)).units.append(unit)
+        group.units.append(unit)
 
     for (key, database, schema), ids in pools.items():
         if wanted_ids is not None and not wanted_ids.intersection(ids):
@@ -307,7 +323,10 @@ async def _plan(
                 _Group(location=srv.name, url=access.admin(template), units=[]),
             ).units.append(FleetUnit("template", srv.name, template, ddl.DATABASE_SCHEMA))
     return _Plan(
-        groups=[g for g in groups.values() if g.units], recorded=recorded, not_ready=not_ready
+        groups=[g for g in groups.values() if g.units],
+        recorded=recorded,
+        not_ready=not_ready,
+        unreachable=unreachable,
     )
 
 

@@ -320,3 +320,31 @@ def test_a_stalled_owner_database_costs_only_its_own_store(
         ([str(stalled["id"]), str(healthy["id"])],),
     ).fetchall()
     assert {(p[0], p[1] >= 1, p[2]) for p in pending} == {(str(stalled["id"]), True, True)}
+
+
+def test_fleet_migration_goes_on_when_an_owner_database_fails_its_address_check(
+    owner_app: TestClient,
+    owner_stores: Stores,
+    owner_db: ExternalDb,
+    fake_dns: dict[str, str],
+) -> None:
+    from storefleet.tenancy.fleet import migrate_fleet
+
+    runtime = runtime_of(owner_app)
+    owned = owner_stores.create("pool")
+    url = parse_url(owner_db.url()).set(host=OWNER_HOST)
+    assert connect(owner_app, owned, libpq_uri(url)).status_code == 200
+    other = owner_stores.create("schema")
+    ids = [uuid.UUID(str(owned["id"])), uuid.UUID(str(other["id"]))]
+    runtime.tenancy.limits = dataclasses.replace(runtime.tenancy.limits, allow_private=False)
+    runtime.tenancy.invalidate()
+    try:
+        report = run(owner_app, lambda: migrate_fleet(runtime, store_ids=ids, dry_run=True))
+    finally:
+        runtime.tenancy.limits = dataclasses.replace(runtime.tenancy.limits, allow_private=True)
+        runtime.tenancy.invalidate()
+    failed = {sid for r in report.failed for sid in r.unit.store_ids}
+    assert failed == {ids[0]}
+    assert "loopback" in (report.failed[0].error or "")
+    done = {sid for r in report.results if r.outcome != "failed" for sid in r.unit.store_ids}
+    assert ids[1] in done
