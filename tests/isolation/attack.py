@@ -73,6 +73,21 @@ def staff_login(client: TestClient, store_id: str, email: str) -> dict[str, str]
     return bearer(token)
 
 
+def add_staff(
+    client: TestClient,
+    base: str,
+    owner: dict[str, str],
+    email: str,
+    role: str,
+    last_name: str = "Staff",
+) -> dict[str, Any]:
+    """A new staff member of the store at ``base`` (its API path), with ``STAFF_PASSWORD``."""
+    body = {"email": email, "first_name": "Sam", "last_name": last_name, "role": role,
+            "password": STAFF_PASSWORD}  # fmt: skip
+    added: dict[str, Any] = check(client.post(f"{base}/staff", headers=owner, json=body), 201)
+    return added
+
+
 def make_side(
     client: TestClient,
     stores: Stores,
@@ -86,20 +101,7 @@ def make_side(
     base = f"/api/stores/{store['id']}"
     owner: dict[str, str] = store["headers"]  # type: ignore[assignment]
     email = f"staff-{tag}@example.com"
-    staff = check(
-        client.post(
-            f"{base}/staff",
-            headers=owner,
-            json={
-                "email": email,
-                "first_name": "Sam",
-                "last_name": label,
-                "role": "admin",
-                "password": STAFF_PASSWORD,
-            },
-        ),
-        201,
-    )
+    staff = add_staff(client, base, owner, email, "admin", last_name=label)
     hostname = f"{tag}.shop.example"
     host = check(client.post(f"{base}/hostnames", headers=owner, json={"hostname": hostname}), 201)
     return Side(
@@ -205,14 +207,22 @@ def refused_then_allowed(
     ``controls[i]`` is ``attacks[i]`` as the rightful user of a store makes it on that
     store's own rows; see ``allowed``. Returns the attacks' answers for the caller's checks.
     """
-    refused = []
+    answers = refused(client, attacks, attacker, status=status)
+    allowed(client, controls, owner, like=attacks)
+    return answers
+
+
+def refused(
+    client: TestClient, attacks: Sequence[Request], attacker: dict[str, str], *, status: int
+) -> list[httpx.Response]:
+    """Each attack answers ``status`` as problem+json; pair it with ``allowed``."""
+    answers = []
     for method, path, body in attacks:
         response = send(client, method, path, body, attacker)
         assert response.status_code == status, (method, path, response.text)
         assert response.headers["content-type"].startswith(PROBLEM), (method, path)
-        refused.append(response)
-    allowed(client, controls, owner, like=attacks)
-    return refused
+        answers.append(response)
+    return answers
 
 
 def allowed(

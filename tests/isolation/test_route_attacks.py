@@ -23,6 +23,7 @@ from tests.isolation.attack import (
     STOREFRONT,
     Pair,
     Side,
+    add_staff,
     allowed,
     check,
     make_side,
@@ -59,10 +60,12 @@ def pair(request: pytest.FixtureRequest, pairs: dict[str, Pair]) -> Pair:
 
 
 @pytest.fixture
-def owner_database(pg_server: URL) -> Iterator[ExternalDb]:
-    """A database of its own for the positive control of ``connect-database``."""
+def spare(
+    client: TestClient, stores: Stores, pair: Pair, pg_server: URL
+) -> Iterator[tuple[Side, str]]:
+    """A store of A's account, and a database for it to connect: for positive controls."""
     database = ExternalDb(pg_server)
-    yield database
+    yield make_side(client, stores, pair.a.placement, "spare", pair.a.account), database.url()
     database.drop()
 
 
@@ -102,10 +105,9 @@ def b_is_untouched(client: TestClient, pair: Pair, before: dict[str, dict]) -> N
 
 def attack_every_route(
     client: TestClient,
-    stores: Stores,
     pair: Pair,
     headers: dict[str, str],
-    owner_database: ExternalDb,
+    spare: tuple[Side, str],
     *,
     staff: bool = False,
 ) -> None:
@@ -134,20 +136,16 @@ def attack_every_route(
         assert response.json()["detail"] == detail
         pair.seen.append(response)
     no_trace_of(pair.b, pair.seen)
-    spare = make_side(client, stores, pair.a.placement, "spare", pair.a.account)
-    controls = store_routes(spare.id, spare, other, owner_database.url())
-    allowed(client, controls, spare.owner, like=on_b)
-    assert check(client.get(spare.base, headers=spare.owner), 404)["detail"] == "Store not found"
+    store, database_url = spare
+    controls = store_routes(store.id, store, other, database_url)
+    allowed(client, controls, store.owner, like=on_b)
+    assert check(client.get(store.base, headers=store.owner), 404)["detail"] == "Store not found"
 
 
 def test_a_owner_gets_404_on_every_route_of_b(
-    client: TestClient,
-    stores: Stores,
-    pair: Pair,
-    before: dict[str, dict],
-    owner_database: ExternalDb,
+    client: TestClient, pair: Pair, before: dict[str, dict], spare: tuple[Side, str]
 ) -> None:
-    attack_every_route(client, stores, pair, pair.a.owner, owner_database)
+    attack_every_route(client, pair, pair.a.owner, spare)
     listed = check(client.get("/api/stores", headers=pair.a.owner), 200)
     assert pair.b.id not in {s["id"] for s in listed["items"]}
     assert pair.a.id in {s["id"] for s in listed["items"]}
@@ -157,17 +155,13 @@ def test_a_owner_gets_404_on_every_route_of_b(
 
 
 def test_a_staff_gets_404_on_every_route_of_b(
-    client: TestClient,
-    stores: Stores,
-    pair: Pair,
-    before: dict[str, dict],
-    owner_database: ExternalDb,
+    client: TestClient, pair: Pair, before: dict[str, dict], spare: tuple[Side, str]
 ) -> None:
     # The staff token works on A: the 404s below are about B, not a dead token.
     assert check(client.get(f"{pair.a.base}/profile", headers=pair.a.staff), 200)["name"] == (
         pair.a.name
     )
-    attack_every_route(client, stores, pair, pair.a.staff, owner_database, staff=True)
+    attack_every_route(client, pair, pair.a.staff, spare, staff=True)
     # Staff tokens are not platform accounts: no store list at all.
     listed = client.get("/api/stores", headers=pair.a.staff)
     assert listed.status_code == 401, listed.text
@@ -270,15 +264,7 @@ def test_a_cannot_remove_b_staff_through_a_path(
 ) -> None:
     path = f"{pair.a.base}/staff"
     for who in (pair.a.staff, pair.a.owner):
-        spare = check(
-            client.post(
-                path,
-                headers=pair.a.owner,
-                json={"email": f"{random_id()}@example.com", "first_name": "Spare",
-                      "last_name": "Staff", "role": "staff", "password": STAFF_PASSWORD},
-            ),
-            201,
-        )  # fmt: skip
+        spare = add_staff(client, pair.a.base, pair.a.owner, f"{random_id()}@example.com", "staff")
         [response] = refused_then_allowed(
             client,
             [("DELETE", f"{path}/{pair.b.staff_id}", None)],
