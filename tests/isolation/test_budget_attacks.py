@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL
 
 from storefleet.api.ratelimit import Budgets, RateLimit
 from storefleet.config import Settings
+from storefleet.control.billing.limits import plan_limits_cache
 from storefleet.runtime import Runtime
 from tests.conftest import PLACEMENTS, Accounts, Stores, bearer, make_settings
 
@@ -80,6 +81,11 @@ def store(
     control_conn.execute(
         "UPDATE subscriptions SET plan_id = %s WHERE store_id = %s", (PLAN, str(made["id"]))
     )
+    # Creating the store (its publish call) cached the old plan's limits; a plan change
+    # behind the app's back must drop them, as the app's own plan changes do.
+    cache = plan_limits_cache(runtime_of(stores.client).extras)
+    assert cache is not None
+    cache.invalidate(uuid.UUID(str(made["id"])))
     return made
 
 

@@ -2,7 +2,8 @@
 
 Store A's owner and staff hold valid credentials for A and B's ids; they must get 404 (or a
 422 naming the field for an id inside a body) and B's data must not change. The storefront
-must not show A's products through B's Host or X-Store-Id, nor B's through A's.
+must not show A's products through B's Host or X-Store-Id, nor B's through A's. Each
+refused call is made again on A's own rows (or storefront) and works: the positive control.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.commerce.test_catalog import (
     tshirt,
 )
 from tests.conftest import PLACEMENTS, Stores, bearer
+from tests.isolation.attack import Request, refused_then_allowed
 
 STAFF_PASSWORD = "Staff-Passw0rd!x"
 
@@ -110,6 +112,82 @@ def snapshot(client: TestClient, b: Shop) -> dict[str, Any]:
     }
 
 
+def created(client: TestClient, url: str, headers: dict[str, str], body: Any) -> dict[str, Any]:
+    response = client.post(url, headers=headers, json=body)
+    assert response.status_code == 201, response.text
+    made: dict[str, Any] = response.json()
+    return made
+
+
+def spares(client: TestClient, a: Shop, headers: dict[str, str]) -> dict[str, str]:
+    """A's own product, category, price rule and location, for the controls that end them."""
+    bodies = {
+        "/products": tshirt(),
+        "/categories": {"name": f"spare {uuid.uuid4().hex[:8]}"},
+        "/price-rules": {"name": "spare", "kind": "sale", "percent_off_bp": 500},
+        "/inventory/locations": {"name": "spare", "code": f"sp-{uuid.uuid4().hex[:8]}"},
+    }
+    return {path: created(client, api(a, path), headers, b)["id"] for path, b in bodies.items()}
+
+
+def by_id_and_store(
+    a: Shop, store: Shop, objects: dict[str, str], product: str, currency: dict[str, bool]
+) -> list[Request]:
+    """Each object by id under A's path, and ``store``'s catalog routes."""
+    calls: list[Request] = []
+    for path, object_id in objects.items():
+        url = api(a, f"{path}/{object_id}")
+        calls += [("GET", url, None), ("PATCH", url, {"name": "pwned"})]
+        if path != "/inventory/locations":
+            calls.append(("DELETE", url, None))
+    calls += [("GET", api(store, path), None) for path in LISTS]
+    calls += [
+        ("POST", api(store, "/products"), tshirt()),
+        ("PUT", api(store, "/currencies/EUR"), currency),
+        ("DELETE", api(store, f"/products/{product}"), None),
+    ]
+    return calls
+
+
+LISTS = ("/products", "/categories", "/price-rules", "/currencies", "/inventory/locations",
+         "/inventory", "/inventory/adjustments")  # fmt: skip
+
+
+def with_ids(
+    a: Shop, product: str, variant: str, ids: dict[str, str], location: str
+) -> list[tuple[Request, int, str | None]]:
+    """Calls on A's routes that carry ``ids`` (a category, a location, a variant, a price
+    rule, a product) in the body or path, ``variant`` being one of ``product``'s; with B's
+    ids each is refused with the status and field given, with A's own each works."""
+    stock = tshirt()
+    stock["variants"][0]["stock"] = [{"location_id": ids["location"], "on_hand": 99}]
+    priced = tshirt()
+    priced["variants"][0]["prices"][0]["price_rule_id"] = ids["rule"]
+    adjust = api(a, "/inventory/adjustments")
+    product_url = api(a, f"/products/{product}")
+    return [
+        (("PATCH", product_url, {"category_ids": [ids["category"]]}), 422, "category_ids.0"),
+        (("POST", api(a, "/products"), tshirt(category_ids=[ids["category"]])), 422,
+         "category_ids.0"),
+        (("POST", api(a, "/products"), stock), 422, "variants.0.stock.0.location_id"),
+        (("PATCH", product_url, {"variants": [{"id": variant, "sku": uuid.uuid4().hex}]}),
+         422, "variants.0.id"),
+        (("PATCH", product_url, {"remove_variant_ids": [variant]}), 422,
+         "remove_variant_ids.0"),
+        (("POST", api(a, "/products"), priced), 422, "variants.0.prices.0.price_rule_id"),
+        (("PUT", api(a, f"/categories/{ids['own_category']}/products"),
+          {"product_ids": [ids["product"]]}), 422, "product_ids.0"),
+        (("PUT", api(a, f"/categories/{ids['category']}/products"),
+          {"product_ids": [ids["own_product"]]}), 404, None),
+        (("POST", api(a, "/categories"), {"name": f"child {uuid.uuid4().hex[:6]}",
+                                          "parent_id": ids["category"]}), 422, "parent_id"),
+        (("POST", adjust, {"variant_id": ids["own_variant"], "location_id": ids["location"],
+                           "delta": 5, "reason": "received"}), 404, "location_id"),
+        (("POST", adjust, {"variant_id": ids["variant"], "location_id": location, "delta": 5,
+                           "reason": "received"}), 404, "variant_id"),
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("placement", PLACEMENTS)
 def test_admin_cannot_reach_another_stores_catalog(
     client: TestClient,
@@ -118,10 +196,13 @@ def test_admin_cannot_reach_another_stores_catalog(
     control_conn: psycopg.Connection,
     placement: str,
 ) -> None:
+    """A's owner and staff on B's catalog: 404, or 422 naming the field for B's id in a
+    body. Each call is then made by the same caller on A's own rows and works (deletes on
+    spare rows of A)."""
     a, b = pairs(placement)
     counts = make_counter(pg_server, control_conn)
     before, rows_before = snapshot(client, b), counts(b)
-    theirs = b["seed"]
+    theirs, ours = b["seed"], a["seed"]
     their_variant = theirs["product"]["variants"][0]["id"]
     objects = {
         "/products": theirs["product"]["id"],
@@ -129,146 +210,42 @@ def test_admin_cannot_reach_another_stores_catalog(
         "/price-rules": theirs["rule"]["id"],
         "/inventory/locations": theirs["location"]["id"],
     }
-    for headers in (a["headers"], a["seed"]["staff"]):
-        # B's ids through A's store path: exactly like missing ids.
-        for path, object_id in objects.items():
-            url = api(a, f"{path}/{object_id}")
-            assert_problem(client.get(url, headers=headers), 404)
-            assert_problem(client.patch(url, headers=headers, json={"name": "pwned"}), 404)
-            if path != "/inventory/locations":
-                assert_problem(client.delete(url, headers=headers), 404)
-        # B's store path with A's credentials.
-        for path in (
-            "/products",
-            "/categories",
-            "/price-rules",
-            "/currencies",
-            "/inventory/locations",
-            "/inventory",
-            "/inventory/adjustments",
-        ):
-            assert_problem(client.get(api(b, path), headers=headers), 404)
-        assert_problem(client.post(api(b, "/products"), headers=headers, json=tshirt()), 404)
-        assert_problem(
-            client.put(api(b, "/currencies/EUR"), headers=headers, json={"is_default": True}), 404
-        )
-        assert_problem(
-            client.delete(api(b, f"/products/{theirs['product']['id']}"), headers=headers), 404
+    mine = ours["product"]
+    main_id = next(s["location_id"] for s in mine["variants"][0]["stock"])
+    for headers in (a["headers"], ours["staff"]):
+        # B's ids through A's store path: exactly like missing ids; and B's store path.
+        own = spares(client, a, headers)
+        refused_then_allowed(
+            client,
+            by_id_and_store(a, b, objects, theirs["product"]["id"], {"is_default": True}),
+            headers,
+            by_id_and_store(a, a, own, own["/products"], {"is_enabled": True}),
+            headers,
         )
 
-        # B's ids inside A's bodies.
-        mine = a["seed"]["product"]
-        assert_problem(
-            client.patch(
-                api(a, f"/products/{mine['id']}"),
-                headers=headers,
-                json={"category_ids": [theirs["category"]["id"]]},
-            ),
-            422,
-            "category_ids.0",
-        )
-        assert_problem(
-            client.post(
-                api(a, "/products"),
-                headers=headers,
-                json=tshirt(category_ids=[theirs["category"]["id"]]),
-            ),
-            422,
-            "category_ids.0",
-        )
-        stolen_stock = tshirt()
-        stolen_stock["variants"][0]["stock"] = [
-            {"location_id": theirs["location"]["id"], "on_hand": 99}
-        ]
-        assert_problem(
-            client.post(api(a, "/products"), headers=headers, json=stolen_stock),
-            422,
-            "variants.0.stock.0.location_id",
-        )
-        assert_problem(
-            client.patch(
-                api(a, f"/products/{mine['id']}"),
-                headers=headers,
-                json={"variants": [{"id": their_variant, "sku": "X"}]},
-            ),
-            422,
-            "variants.0.id",
-        )
-        assert_problem(
-            client.patch(
-                api(a, f"/products/{mine['id']}"),
-                headers=headers,
-                json={"remove_variant_ids": [their_variant]},
-            ),
-            422,
-            "remove_variant_ids.0",
-        )
-        priced = tshirt()
-        priced["variants"][0]["prices"][0]["price_rule_id"] = theirs["rule"]["id"]
-        assert_problem(
-            client.post(api(a, "/products"), headers=headers, json=priced),
-            422,
-            "variants.0.prices.0.price_rule_id",
-        )
-        assert_problem(
-            client.put(
-                api(a, f"/categories/{a['seed']['category']['id']}/products"),
-                headers=headers,
-                json={"product_ids": [theirs["product"]["id"]]},
-            ),
-            422,
-            "product_ids.0",
-        )
-        assert_problem(
-            client.put(
-                api(a, f"/categories/{theirs['category']['id']}/products"),
-                headers=headers,
-                json={"product_ids": [mine["id"]]},
-            ),
-            404,
-        )
-        assert_problem(
-            client.post(
-                api(a, "/categories"),
-                headers=headers,
-                json={"name": "child", "parent_id": theirs["category"]["id"]},
-            ),
-            422,
-            "parent_id",
-        )
+        # B's ids inside A's bodies (and one in A's path); A's own ids there work.
+        product = created(client, api(a, "/products"), headers, tshirt())
+        common = {"own_category": ours["category"]["id"], "own_product": mine["id"],
+                  "own_variant": mine["variants"][0]["id"]}  # fmt: skip
+        their_ids = {
+            "category": theirs["category"]["id"], "location": theirs["location"]["id"],
+            "rule": theirs["rule"]["id"], "product": theirs["product"]["id"],
+            "variant": their_variant, **common,
+        }  # fmt: skip
+        our_ids = {
+            "category": ours["category"]["id"], "location": ours["location"]["id"],
+            "rule": ours["rule"]["id"], "product": mine["id"],
+            "variant": mine["variants"][0]["id"], **common,
+        }  # fmt: skip
+        attacks = with_ids(a, mine["id"], their_variant, their_ids, main_id)
+        controls = with_ids(a, product["id"], product["variants"][0]["id"], our_ids, main_id)
+        for (attack, status, field), (control, _, _) in zip(attacks, controls, strict=True):
+            [response] = refused_then_allowed(
+                client, [attack], headers, [control], headers, status=status
+            )
+            assert_problem(response, status, field)
 
-        # Stock at B's location or for B's variant.
         adjust = api(a, "/inventory/adjustments")
-        mine_variant = mine["variants"][0]["id"]
-        assert_problem(
-            client.post(
-                adjust,
-                headers=headers,
-                json={
-                    "variant_id": mine_variant,
-                    "location_id": theirs["location"]["id"],
-                    "delta": 5,
-                    "reason": "received",
-                },
-            ),
-            404,
-            "location_id",
-        )
-        main_id = next(s["location_id"] for s in mine["variants"][0]["stock"])
-        assert_problem(
-            client.post(
-                adjust,
-                headers=headers,
-                json={
-                    "variant_id": their_variant,
-                    "location_id": main_id,
-                    "delta": 5,
-                    "reason": "received",
-                },
-            ),
-            404,
-            "variant_id",
-        )
         levels = client.get(
             api(a, "/inventory"), headers=headers, params={"variant_id": their_variant}
         )
@@ -322,6 +299,11 @@ def test_storefront_shows_only_the_resolved_store(
                 ),
                 404,
             )
+            in_mine = client.get(
+                f"/api/storefront/categories/{mine['category']['slug']}/products", headers=signal
+            )
+            assert in_mine.status_code == 200, in_mine.text
+            assert mine["product"]["id"] in {p["id"] for p in in_mine.json()["items"]}
         # Conflicting signals are refused, never guessed.
         assert_problem(
             client.get(
@@ -330,11 +312,12 @@ def test_storefront_shows_only_the_resolved_store(
             ),
             400,
         )
-        # A staff token of one store cannot browse the other store's storefront.
-        assert_problem(
-            client.get(
-                "/api/storefront/products",
-                headers={**mine["staff"], "X-Store-Id": str(other["id"])},
-            ),
-            400,
+        # A staff token of one store cannot browse the other store's storefront; its own, yes.
+        refused_then_allowed(
+            client,
+            [("GET", "/api/storefront/products", None)],
+            {**mine["staff"], "X-Store-Id": str(other["id"])},
+            [("GET", "/api/storefront/products", None)],
+            {**mine["staff"], "X-Store-Id": str(me["id"])},
+            status=400,
         )

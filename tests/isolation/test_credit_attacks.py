@@ -1,7 +1,8 @@
 """Store A's owner and staff against store B's credits, plan, usage and payment routes.
 
 Every attempt answers 404 exactly like a store that does not exist, and B's ledger,
-balance, plan, payments and Stripe keys stay as they were. Run in every placement.
+balance, plan, payments and Stripe keys stay as they were; the same calls on A's own store
+work for A's owner (the positive control). Run in every placement.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.engine import URL
 
 from storefleet.db.urls import libpq_conninfo
 from tests.conftest import PLACEMENTS, Stores, bearer
+from tests.isolation.attack import Request, refused_then_allowed
 
 SERVICE = "isolation.probe"
 STAFF_PASSWORD = "Staff-Passw0rd!x"
@@ -87,14 +89,16 @@ def snapshot(control_conn: psycopg.Connection, store_id: str) -> tuple[Any, ...]
     )
 
 
-def attacks(store_id: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+def attacks(store_id: str, plan: str = "enterprise") -> list[Request]:
+    """The store's billing routes; its own owner is sent ``plan="free"`` (a paid plan wants
+    payment, and this platform has no payment provider: 503, checked below)."""
     base = f"/api/stores/{store_id}"
     return [
         ("GET", f"{base}/credits", None),
         ("POST", f"{base}/credits/spend", {"service": SERVICE, "idempotency_key": "steal-1"}),
         ("GET", f"{base}/credits/transactions", None),
         ("GET", f"{base}/subscription", None),
-        ("POST", f"{base}/subscription", {"plan": "enterprise", "billing_cycle": "annual"}),
+        ("POST", f"{base}/subscription", {"plan": plan, "billing_cycle": "annual"}),
         ("GET", f"{base}/usage", None),
         ("GET", f"{base}/stripe-keys", None),
         ("PUT", f"{base}/stripe-keys", stripe_keys()),
@@ -139,19 +143,32 @@ def test_a_cannot_reach_b_credits_plan_usage_or_payments(
 
     missing = client.get(f"/api/stores/{uuid.uuid4()}/credits", headers=a["headers"])
     assert missing.status_code == 404
+    own_calls = attacks(str(a["id"]), plan="free")
     for who, headers in (("owner", a["headers"]), ("staff", a_staff)):
-        for method, url, body in attacks(str(b["id"])):
-            response = client.request(method, url, json=body, headers=headers)
-            assert response.status_code == 404, (who, method, url, response.text)
+        refused = refused_then_allowed(
+            client, attacks(str(b["id"])), headers, own_calls, a["headers"]
+        )
+        for (_, url, _), response in zip(attacks(str(b["id"])), refused, strict=True):
             assert response.json()["detail"] == missing.json()["detail"], (who, url)
 
-    truth = client.get("/api/credits/balance", params={"store_id": b["id"]}, headers=a["headers"])
-    assert truth.status_code == 404
+    [truth] = refused_then_allowed(
+        client,
+        [("GET", f"/api/credits/balance?store_id={b['id']}", None)],
+        a["headers"],
+        [("GET", f"/api/credits/balance?store_id={a['id']}", None)],
+        a["headers"],
+    )
     bought = client.post(
         "/api/credits/purchase", json={"store_id": b["id"], "pack": "small"}, headers=a["headers"]
     )
     assert bought.status_code == 404
     assert bought.json()["detail"] == truth.json()["detail"]
+    # A's own purchase passes the store check and reaches the payment provider: none here.
+    own_purchase = client.post(
+        "/api/credits/purchase", json={"store_id": a["id"], "pack": "small"}, headers=a["headers"]
+    )
+    assert own_purchase.status_code == 503, own_purchase.text
+    assert own_purchase.json()["detail"].startswith("Payments are not configured")
     for url, kwargs in (
         ("/api/credits/balance", {"params": {"store_id": b["id"]}}),
         ("/api/credits/purchase", {"json": {"store_id": b["id"], "pack": "small"}}),

@@ -2,7 +2,8 @@
 
 Every admin customer route with B's ids (under A's path, or B's path itself) answers 404;
 a customer token of A on B's storefront is refused (400: Host / X-Store-Id and the token's
-store disagree) without B's data; B's rows are unchanged afterwards.
+store disagree) without B's data; B's rows are unchanged afterwards. Each refused call is
+made again by A's own caller on A's own rows and works (the positive control).
 
 Pre-hijacking: signing up with a guest's email shows none of the guest's orders or addresses
 until the email is verified, by the address's owner, who then takes the account over; the
@@ -39,6 +40,7 @@ from tests.commerce.test_customers import (
     verify,
 )
 from tests.conftest import PLACEMENTS, Stores, bearer
+from tests.isolation.attack import Request, refused_then_allowed
 from tests.pgserver import unique_name
 
 Shop = dict[str, Any]
@@ -137,18 +139,11 @@ def snapshot(client: TestClient, w: dict[str, Any]) -> Any:
     return customer.json(), addresses.json(), listed.json(), me.json()
 
 
-@pytest.mark.parametrize("actor", ["owner", "staff"])
-def test_admin_customer_routes_refuse_other_store_ids(
-    client: TestClient, world: dict[str, Any], actor: str
-) -> None:
-    w = world
-    a, b = w["a"], w["b"]
-    headers = a["headers"] if actor == "owner" else bearer(w["a_staff"])
-    before = snapshot(client, w)
-    bc, ba = w["b_customer"]["id"], w["b_address"]["id"]
-    ac = w["a_customer"]["id"]
+def attempts(a: Shop, b: Shop, bc: str, ba: str, *, mixed: str) -> list[Request]:
+    """Customer ``bc`` and its address ``ba`` (of store ``b``) through A's path and B's path;
+    ``mixed`` is a customer of A's with ``ba`` under it."""
     patch = {"first_name": "Hacked"}
-    attempts: list[tuple[str, str, dict[str, Any] | None]] = [
+    return [
         # A's path, B's ids.
         ("GET", customers_url(a, f"/{bc}"), None),
         ("PATCH", customers_url(a, f"/{bc}"), patch),
@@ -157,8 +152,8 @@ def test_admin_customer_routes_refuse_other_store_ids(
         ("POST", customers_url(a, f"/{bc}/addresses"), ADDRESS),
         ("PATCH", customers_url(a, f"/{bc}/addresses/{ba}"), {"city": "Hacked"}),
         ("DELETE", customers_url(a, f"/{bc}/addresses/{ba}"), None),
-        ("PATCH", customers_url(a, f"/{ac}/addresses/{ba}"), {"city": "Hacked"}),
-        ("DELETE", customers_url(a, f"/{ac}/addresses/{ba}"), None),
+        ("PATCH", customers_url(a, f"/{mixed}/addresses/{ba}"), {"city": "Hacked"}),
+        ("DELETE", customers_url(a, f"/{mixed}/addresses/{ba}"), None),
         # B's path itself.
         ("GET", customers_url(b), None),
         ("POST", customers_url(b), {"email": email("x")}),
@@ -170,9 +165,29 @@ def test_admin_customer_routes_refuse_other_store_ids(
         ("PATCH", customers_url(b, f"/{bc}/addresses/{ba}"), {"city": "Hacked"}),
         ("DELETE", customers_url(b, f"/{bc}/addresses/{ba}"), None),
     ]
-    for method, url, body in attempts:
-        response = client.request(method, url, headers=headers, json=body)
-        assert response.status_code == 404, (method, url, response.text)
+
+
+@pytest.mark.parametrize("actor", ["owner", "staff"])
+def test_admin_customer_routes_refuse_other_store_ids(
+    client: TestClient, world: dict[str, Any], actor: str
+) -> None:
+    w = world
+    a, b = w["a"], w["b"]
+    headers = a["headers"] if actor == "owner" else bearer(w["a_staff"])
+    before = snapshot(client, w)
+    bc, ba = w["b_customer"]["id"], w["b_address"]["id"]
+    ac = w["a_customer"]["id"]
+    # A's own customer and address for the positive controls (which delete them).
+    mine = create_customer(client, a)["id"]
+    address = client.post(customers_url(a, f"/{mine}/addresses"), headers=headers, json=ADDRESS)
+    assert address.status_code == 201, address.text
+    for response in refused_then_allowed(
+        client,
+        attempts(a, b, bc, ba, mixed=ac),
+        headers,
+        attempts(a, a, mine, address.json()["id"], mixed=mine),
+        headers,
+    ):
         assert "Bea" not in response.text
     # A's own list never shows B's customer.
     listed = client.get(customers_url(a), headers=headers, params={"limit": 200}).json()
@@ -185,7 +200,7 @@ def test_customer_token_of_a_on_store_b(client: TestClient, world: dict[str, Any
     a, b = w["a"], w["b"]
     token = w["a_account"]["token"]
     before = snapshot(client, w)
-    routes = [
+    routes: list[Request] = [
         ("GET", ME, None),
         ("PATCH", ME, {"first_name": "Hacked"}),
         ("GET", f"{ME}/addresses", None),
@@ -193,41 +208,60 @@ def test_customer_token_of_a_on_store_b(client: TestClient, world: dict[str, Any
         ("GET", f"{ME}/orders", None),
         ("POST", "/api/storefront/customers/logout", None),
     ]
+    runtime_of(client).login_throttle.clear()
     for signal in ({"Host": w["b_host"]}, {"X-Store-Id": str(b["id"])}):
-        for method, url, body in routes:
-            response = client.request(method, url, headers={**signal, **bearer(token)}, json=body)
-            assert 400 <= response.status_code < 500, (signal, url, response.text)
-            assert response.status_code == 400, response.text
+        # Controls: the same calls in A with a session of A's account of its own (logout ends it).
+        session = login(client, a, w["a_account"]["email"], CUSTOMER_PASSWORD)
+        assert session.status_code == 200, session.text
+        for response in refused_then_allowed(
+            client,
+            routes,
+            {**signal, **bearer(token)},
+            routes,
+            {"Host": w["a_host"], **bearer(session.json()["token"])},
+            status=400,
+        ):
             assert w["b_customer"]["email"] not in response.text
             assert w["b_account"]["email"] not in response.text
     # Also with no store signal but the token, the token's own store (A) is served.
     mine = client.get(ME, headers=bearer(token))
     assert mine.status_code == 200 and mine.json()["email"] == w["a_account"]["email"]
-    # A's address ids through B's customer: not found; and the reverse.
-    response = client.patch(
-        f"{ME}/addresses/{w['b_address']['id']}",
-        headers={"Host": w["a_host"], **bearer(token)},
-        json={"city": "Hacked"},
+    # B's address id through A's customer: not found; A's through B's customer neither.
+    on_a = {"Host": w["a_host"], **bearer(token)}
+    own = client.post(f"{ME}/addresses", headers=on_a, json=ADDRESS)
+    assert own.status_code == 201, own.text
+    refused_then_allowed(
+        client,
+        [("PATCH", f"{ME}/addresses/{w['b_address']['id']}", {"city": "Hacked"})],
+        on_a,
+        [("PATCH", f"{ME}/addresses/{own.json()['id']}", {"city": "Hacked"})],
+        on_a,
     )
-    assert response.status_code == 404, response.text
-    response = client.delete(
-        f"{ME}/addresses/{w['a_address']['id']}",
-        headers={"Host": w["b_host"], **bearer(w["b_account"]["token"])},
+    refused_then_allowed(
+        client,
+        [("DELETE", f"{ME}/addresses/{w['a_address']['id']}", None)],
+        {"Host": w["b_host"], **bearer(w["b_account"]["token"])},
+        [("DELETE", f"{ME}/addresses/{own.json()['id']}", None)],
+        on_a,
     )
-    assert response.status_code == 404, response.text
-    # A's customer token on admin routes: 403 for its own store, 404 for B.
-    own = client.get(customers_url(a), headers=bearer(token))
-    assert own.status_code == 403, own.text
-    other = client.get(customers_url(b), headers=bearer(token))
-    assert other.status_code == 404, other.text
-    # A's credentials do not sign in on B; the same email can register separately on B.
+    # A's customer token on admin routes: 403 for its own store, 404 for B; A's owner is let in.
+    refused_then_allowed(
+        client, [("GET", customers_url(a), None)], bearer(token),
+        [("GET", customers_url(a), None)], a["headers"], status=403,
+    )  # fmt: skip
+    refused_then_allowed(
+        client, [("GET", customers_url(b), None)], bearer(token),
+        [("GET", customers_url(a), None)], a["headers"],
+    )  # fmt: skip
+    # A's credentials do not sign in on B (they do on A); the same email can register
+    # separately on B.
     runtime_of(client).login_throttle.clear()
-    login = client.post(
-        "/api/storefront/customers/login",
-        headers={"Host": w["b_host"]},
-        json={"email": w["a_account"]["email"], "password": CUSTOMER_PASSWORD},
-    )
-    assert login.status_code == 401, login.text
+    credentials = {"email": w["a_account"]["email"], "password": CUSTOMER_PASSWORD}
+    login_url = "/api/storefront/customers/login"
+    elsewhere = client.post(login_url, headers={"Host": w["b_host"]}, json=credentials)
+    assert elsewhere.status_code == 401, elsewhere.text
+    at_home = client.post(login_url, headers={"Host": w["a_host"]}, json=credentials)
+    assert at_home.status_code == 200, at_home.text
     assert snapshot(client, w) == before
 
 

@@ -3,16 +3,19 @@
 In each placement, A and B have different owners, an admin staff member each and a hostname
 each. Every attempt must answer exactly like a missing store (404 with the same body as a
 random id), a conflict (400), a refused token (401) or a taken name (409) — and afterwards
-B must read back exactly as it did before. Tests run in file order; the move comes last.
+B must read back exactly as it did before. Each refused route is then called by the owner
+of a store of A's account on that store's own rows, and works (the positive control). Tests
+run in file order; the move comes last.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import URL
 
 from tests.conftest import PLACEMENTS, Stores
 from tests.isolation.attack import (
@@ -20,15 +23,19 @@ from tests.isolation.attack import (
     STOREFRONT,
     Pair,
     Side,
+    add_staff,
+    allowed,
     check,
     make_side,
     random_id,
+    refused_then_allowed,
     send,
     snapshot,
     staff_login,
     store_routes,
     with_store_id,
 )
+from tests.tenancy.test_connect_database import ExternalDb
 
 OTHER_PLACEMENT = {"pool": "schema", "schema": "pool", "database": "pool"}
 
@@ -50,6 +57,16 @@ def before(client: TestClient, pairs: dict[str, Pair]) -> dict[str, dict]:
 @pytest.fixture(params=PLACEMENTS)
 def pair(request: pytest.FixtureRequest, pairs: dict[str, Pair]) -> Pair:
     return pairs[request.param]
+
+
+@pytest.fixture
+def spare(
+    client: TestClient, stores: Stores, pair: Pair, pg_server: URL
+) -> Iterator[tuple[Side, str]]:
+    """A store of A's account, and a database for it to connect: for positive controls."""
+    database = ExternalDb(pg_server)
+    yield make_side(client, stores, pair.a.placement, "spare", pair.a.account), database.url()
+    database.drop()
 
 
 @pytest.fixture(autouse=True)
@@ -87,12 +104,19 @@ def b_is_untouched(client: TestClient, pair: Pair, before: dict[str, dict]) -> N
 
 
 def attack_every_route(
-    client: TestClient, pair: Pair, headers: dict[str, str], *, staff: bool = False
+    client: TestClient,
+    pair: Pair,
+    headers: dict[str, str],
+    spare: tuple[Side, str],
+    *,
+    staff: bool = False,
 ) -> None:
     """Each B route answers 404 with the body a random store id gets.
 
     The one exception: ``GET /api/stores/{id}`` is for platform accounts only, so a staff
-    token gets the same 401 there for every store id, its own included.
+    token gets the same 401 there for every store id, its own included. Then A's owner runs
+    every route on a spare store of A's account: moved, connected to a database of its own,
+    its hostname and staff member removed, and deleted last.
     """
     other = OTHER_PLACEMENT[pair.b.placement]
     on_b = store_routes(pair.b.id, pair.b, other)
@@ -112,12 +136,16 @@ def attack_every_route(
         assert response.json()["detail"] == detail
         pair.seen.append(response)
     no_trace_of(pair.b, pair.seen)
+    store, database_url = spare
+    controls = store_routes(store.id, store, other, database_url)
+    allowed(client, controls, store.owner, like=on_b)
+    assert check(client.get(store.base, headers=store.owner), 404)["detail"] == "Store not found"
 
 
 def test_a_owner_gets_404_on_every_route_of_b(
-    client: TestClient, pair: Pair, before: dict[str, dict]
+    client: TestClient, pair: Pair, before: dict[str, dict], spare: tuple[Side, str]
 ) -> None:
-    attack_every_route(client, pair, pair.a.owner)
+    attack_every_route(client, pair, pair.a.owner, spare)
     listed = check(client.get("/api/stores", headers=pair.a.owner), 200)
     assert pair.b.id not in {s["id"] for s in listed["items"]}
     assert pair.a.id in {s["id"] for s in listed["items"]}
@@ -127,13 +155,13 @@ def test_a_owner_gets_404_on_every_route_of_b(
 
 
 def test_a_staff_gets_404_on_every_route_of_b(
-    client: TestClient, pair: Pair, before: dict[str, dict]
+    client: TestClient, pair: Pair, before: dict[str, dict], spare: tuple[Side, str]
 ) -> None:
     # The staff token works on A: the 404s below are about B, not a dead token.
     assert check(client.get(f"{pair.a.base}/profile", headers=pair.a.staff), 200)["name"] == (
         pair.a.name
     )
-    attack_every_route(client, pair, pair.a.staff, staff=True)
+    attack_every_route(client, pair, pair.a.staff, spare, staff=True)
     # Staff tokens are not platform accounts: no store list at all.
     listed = client.get("/api/stores", headers=pair.a.staff)
     assert listed.status_code == 401, listed.text
@@ -208,7 +236,17 @@ def test_a_owner_cannot_delete_b_hostname_through_a_path(
     client: TestClient, pair: Pair, before: dict[str, dict]
 ) -> None:
     path = f"{pair.a.base}/hostnames"
-    response = client.delete(f"{path}/{pair.b.hostname_id}", headers=pair.a.owner)
+    spare = check(
+        client.post(path, headers=pair.a.owner, json={"hostname": f"{random_id()}.shop.example"}),
+        201,
+    )
+    [response] = refused_then_allowed(
+        client,
+        [("DELETE", f"{path}/{pair.b.hostname_id}", None)],
+        pair.a.owner,
+        [("DELETE", f"{path}/{spare['id']}", None)],
+        pair.a.owner,
+    )
     missing = client.delete(f"{path}/{random_id()}", headers=pair.a.owner)
     assert response.status_code == missing.status_code == 404, response.text
     assert response.json() == missing.json()
@@ -226,7 +264,14 @@ def test_a_cannot_remove_b_staff_through_a_path(
 ) -> None:
     path = f"{pair.a.base}/staff"
     for who in (pair.a.staff, pair.a.owner):
-        response = client.delete(f"{path}/{pair.b.staff_id}", headers=who)
+        spare = add_staff(client, pair.a.base, pair.a.owner, f"{random_id()}@example.com", "staff")
+        [response] = refused_then_allowed(
+            client,
+            [("DELETE", f"{path}/{pair.b.staff_id}", None)],
+            who,
+            [("DELETE", f"{path}/{spare['id']}", None)],
+            who,
+        )
         missing = client.delete(f"{path}/{random_id()}", headers=who)
         assert response.status_code == missing.status_code == 404, response.text
         assert response.json() == missing.json()

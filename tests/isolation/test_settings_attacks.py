@@ -1,7 +1,8 @@
 """Store A's owner and staff against store B's tax, shipping and payment settings.
 
 Every route with B's ids under A's path, or under B's path itself, answers 404, in every
-placement, and B's settings are unchanged afterwards.
+placement, and B's settings are unchanged afterwards. The same calls on a fresh set of A's
+own settings work for the same caller (the positive control), deletes last.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import PLACEMENTS, Stores, bearer
+from tests.isolation.attack import Request, refused_then_allowed
 from tests.isolation.test_customer_attacks import staff_token
+from tests.pgserver import unique_name
 
 Shop = dict[str, Any]
 SECRET = "sk_test_b_store_secret_value"
@@ -30,10 +33,14 @@ def post(client: TestClient, store: Shop, suffix: str, body: dict[str, Any]) -> 
     return created
 
 
+def unique(tag: str) -> str:
+    return unique_name(tag).replace("_", "-")
+
+
 def settings_of(client: TestClient, store: Shop) -> dict[str, str]:
     """One of each object: class, rule, zone, method, rate, payment method."""
     ids: dict[str, str] = {}
-    ids["class"] = post(client, store, "/tax-classes", {"name": "Std", "code": "standard"})
+    ids["class"] = post(client, store, "/tax-classes", {"name": "Std", "code": unique("std")})
     ids["rule"] = post(
         client, store, f"/tax-classes/{ids['class']}/rules", {"country": "DE", "rate_bp": 1900}
     )
@@ -48,7 +55,7 @@ def settings_of(client: TestClient, store: Shop) -> dict[str, str]:
         client,
         store,
         "/payment-methods",
-        {"code": "card", "provider": "stripe", "name": "Card", "secret": SECRET},
+        {"code": unique("card"), "provider": "stripe", "name": "Card", "secret": SECRET},
     )
     return ids
 
@@ -105,9 +112,7 @@ def snapshot(client: TestClient, b: Shop, ids: dict[str, str]) -> list[Any]:
     return out
 
 
-def attempts(
-    store: Shop, ids: dict[str, str], own: dict[str, str]
-) -> list[tuple[str, str, dict[str, Any] | None]]:
+def attempts(store: Shop, ids: dict[str, str], own: dict[str, str]) -> list[Request]:
     """Every settings route with B's ids; ``own`` are ids of ``store`` for mixed paths."""
     c, r, z, m, rt, p = (ids[k] for k in ("class", "rule", "zone", "method", "rate", "payment"))
     rule = {"country": "FR", "rate_bp": 1}
@@ -142,6 +147,21 @@ def attempts(
     ]
 
 
+def creations(store: Shop) -> list[Request]:
+    """The store-wide settings routes: the settings themselves, lists and new objects."""
+    return [
+        ("GET", url(store, "/tax-settings"), None),
+        ("PUT", url(store, "/tax-settings"), {"prices_include_tax": False}),
+        ("GET", url(store, "/tax-classes"), None),
+        ("POST", url(store, "/tax-classes"), {"name": "X", "code": unique("x")}),
+        ("GET", url(store, "/shipping-zones"), None),
+        ("POST", url(store, "/shipping-zones"), {"name": "X"}),
+        ("GET", url(store, "/payment-methods"), None),
+        ("POST", url(store, "/payment-methods"),
+         {"code": unique("x"), "provider": "manual", "name": "X"}),
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("actor", ["owner", "staff"])
 def test_settings_routes_refuse_other_store_ids(
     client: TestClient, world: dict[str, Any], actor: str
@@ -149,20 +169,10 @@ def test_settings_routes_refuse_other_store_ids(
     a, b, a_ids, b_ids = world["a"], world["b"], world["a_ids"], world["b_ids"]
     headers = a["headers"] if actor == "owner" else bearer(world["a_staff"])
     before = snapshot(client, b, b_ids)
-    tried = attempts(a, b_ids, a_ids) + attempts(b, b_ids, b_ids)
-    tried += [
-        ("GET", url(b, "/tax-settings"), None),
-        ("PUT", url(b, "/tax-settings"), {"prices_include_tax": False}),
-        ("GET", url(b, "/tax-classes"), None),
-        ("POST", url(b, "/tax-classes"), {"name": "X", "code": "x"}),
-        ("GET", url(b, "/shipping-zones"), None),
-        ("POST", url(b, "/shipping-zones"), {"name": "X"}),
-        ("GET", url(b, "/payment-methods"), None),
-        ("POST", url(b, "/payment-methods"), {"code": "x", "provider": "manual", "name": "X"}),
-    ]
-    for method, path, body in tried:
-        response = client.request(method, path, headers=headers, json=body)
-        assert response.status_code == 404, (method, path, response.text)
+    tried = attempts(a, b_ids, a_ids) + attempts(b, b_ids, b_ids) + creations(b)
+    own = settings_of(client, a)  # fresh: the controls delete them
+    controls = attempts(a, own, own) * 2 + creations(a)
+    for response in refused_then_allowed(client, tried, headers, controls, headers):
         assert SECRET not in response.text
     # A's own lists never contain B's objects.
     for path, key in (
