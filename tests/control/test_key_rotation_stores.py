@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg import sql
 from sqlalchemy import select
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from typer.testing import CliRunner, Result
 
 from storefleet.api.app import create_app
@@ -33,9 +33,9 @@ from storefleet.db.urls import libpq_conninfo
 from storefleet.runtime import Runtime
 from storefleet.security.keyring import Key, Keyring
 from tests.conftest import TEST_ENV, Accounts, Stores, make_settings
+from tests.scramserver import ScramServer
 from tests.tenancy.test_connect_database import ExternalDb
 from tests.tenancy.test_moves import call, runtime_of
-from tests.tenancy.test_servers import PG15, _system_id
 
 T = TypeVar("T")
 SECRET_COLUMN = "payment_methods.secret_ciphertext"
@@ -61,19 +61,22 @@ def stores(client: TestClient) -> Stores:
 
 
 @pytest.fixture(scope="module")
-def owner_server(pg_server: URL) -> URL:
-    """The second server an owner's database lives on."""
-    theirs = _system_id(PG15)
-    if theirs is None:
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-    if theirs == _system_id(libpq_conninfo(pg_server.set(database="postgres"))):
-        pytest.skip("127.0.0.1:5432 is the server the suite runs on")
-    return make_url(PG15)
+def owner_server(scram_pg: ScramServer) -> URL:
+    """The second server an owner's database lives on (checks passwords with SCRAM)."""
+    return scram_pg.url()
+
+
+class OwnerDbs(list[ExternalDb]):
+    """The owner databases a module made, on ``server``; dropped at the end."""
+
+    def __init__(self, server: URL) -> None:
+        super().__init__()
+        self.server = server
 
 
 @pytest.fixture(scope="module")
 def owner_dbs(owner_server: URL) -> Iterator[list[ExternalDb]]:
-    made: list[ExternalDb] = []
+    made = OwnerDbs(owner_server)
     yield made
     for db in made:
         db.drop()
@@ -137,8 +140,8 @@ def store_with_secret(
     """A store in ``placement`` ("owner": on an owner database) holding one method secret."""
     store: dict[str, Any] = stores.create("pool" if placement == "owner" else placement)
     if placement == "owner":
-        assert owner_dbs is not None
-        db = ExternalDb(make_url(PG15))
+        assert isinstance(owner_dbs, OwnerDbs)
+        db = ExternalDb(owner_dbs.server)
         owner_dbs.append(db)
         response = client.post(
             f"/api/stores/{store['id']}/connect-database",
