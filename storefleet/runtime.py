@@ -8,24 +8,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storefleet import blocking
 from storefleet.config import Settings
-from storefleet.control.accounts.throttle import LoginThrottle
 from storefleet.control.billing import (  # noqa: F401  (registers a column for key rotation)
     credentials as _payment_credentials,
 )
+from storefleet.control.billing.limits import PlanLimitsCache
+from storefleet.control.usage.budgets import Budgets
+from storefleet.control.usage.service import UsageRecorder
 from storefleet.db.engine import create_engine_for
 from storefleet.security import keystore, passwords
 from storefleet.security.keyring import Keyring
+from storefleet.security.throttle import LoginThrottle
+from storefleet.security.token_cache import VerifiedTokens
 from storefleet.security.tokens import TokenService
 from storefleet.tenancy.engines import EngineRegistry
 from storefleet.tenancy.provisioning import PlatformDatabases, Provisioner
 from storefleet.tenancy.resolver import StoreResolver
 from storefleet.tenancy.session import Tenancy, TenantLimits
+
+if TYPE_CHECKING:
+    from storefleet.control.credits.outbox import OutboxWorker
 
 
 @dataclass
@@ -40,7 +48,12 @@ class Runtime:
     tenancy: Tenancy
     provisioner: Provisioner
     resolver: StoreResolver
-    extras: dict[str, object] = field(default_factory=dict)
+    plan_limits: PlanLimitsCache
+    rate_budgets: Budgets
+    verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
+    # Started by the API app when enabled; ``None`` in the CLI and with the feature off.
+    credit_outbox: OutboxWorker | None = None
+    usage_recorder: UsageRecorder | None = None
 
     @classmethod
     def build(cls, settings: Settings, control_url: URL) -> Runtime:
@@ -79,6 +92,7 @@ class Runtime:
             keyring=keyring,
             databases=PlatformDatabases.for_control(control_url.database),
         )
+        plan_limits = PlanLimitsCache(control_sessions, ttl=settings.plan_limits_cache_seconds)
         return cls(
             settings=settings,
             control_url=control_url,
@@ -96,6 +110,8 @@ class Runtime:
             tenancy=tenancy,
             provisioner=provisioner,
             resolver=StoreResolver(control_sessions, tenancy),
+            plan_limits=plan_limits,
+            rate_budgets=Budgets.build(settings, control_sessions, plan_limits),
         )
 
     async def start(self) -> None:

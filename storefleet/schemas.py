@@ -15,11 +15,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from storefleet.errors import InvalidInput
+
+T = TypeVar("T")
 INT32_MAX = 2**31 - 1  # PostgreSQL INTEGER
 INT64_MAX = 2**63 - 1  # PostgreSQL BIGINT
 
@@ -93,3 +96,57 @@ class Strict(BaseModel):
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
         return data
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: every list answer has this shape.
+
+    A list's own page model subclasses ``Page[ItsItem]`` so the OpenAPI schema keeps a name
+    a client can read (``ProductPage`` rather than ``Page_ProductSummary_``).
+    """
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+    @classmethod
+    def of(cls, rows: Any, convert: Any = None, **extra: Any) -> Any:
+        """The page of ``rows`` (a ``storefleet.db.queries.Rows``), each item converted
+        with ``convert`` (default: the item model's ``model_validate``)."""
+        if convert is None:
+            item = cls.model_fields["items"].annotation.__args__[0]  # type: ignore[union-attr]
+            convert = item.model_validate
+        return cls(
+            items=[convert(r) for r in rows.items],
+            total=rows.total,
+            limit=rows.limit,
+            offset=rows.offset,
+            **extra,
+        )
+
+
+def refuse_nulls(changes: dict[str, Any], not_null: tuple[str, ...]) -> None:
+    """An explicit ``null`` on a field the row requires is a 422 naming the field."""
+    for name in not_null:
+        if name in changes and changes[name] is None:
+            raise InvalidInput(f"{name} cannot be null", field=name)
+
+
+def apply_changes(row: Any, changes: dict[str, Any]) -> None:
+    for name, value in changes.items():
+        setattr(row, name, value)
+
+
+class Patch(BaseModel):
+    """A partial update: only the fields sent change, and ``NOT_NULL`` fields refuse null.
+
+    Mixed into a domain's input base (``class ProductPatch(Strict, Patch)``).
+    """
+
+    NOT_NULL: ClassVar[tuple[str, ...]] = ()
+
+    def changes(self) -> dict[str, Any]:
+        values = self.model_dump(exclude_unset=True)
+        refuse_nulls(values, self.NOT_NULL)
+        return values

@@ -16,6 +16,7 @@ from storefleet import __version__
 from storefleet.api import health
 from storefleet.api.errors import install_error_handlers
 from storefleet.api.fastpath import StorefrontFastPath
+from storefleet.api.metering import UsageMetering
 from storefleet.api.middleware import BodySizeLimit
 from storefleet.api.parameters import refuse_unstorable_parameters
 from storefleet.api.ratelimit import RateLimit
@@ -42,7 +43,6 @@ from storefleet.control.credits.routes import router as credits_router
 from storefleet.control.hostnames.routes import router as hostnames_router
 from storefleet.control.stores.move_routes import router as store_moves_router
 from storefleet.control.stores.routes import router as stores_router
-from storefleet.control.usage.middleware import UsageMetering
 from storefleet.control.usage.routes import router as usage_router
 from storefleet.control.usage.service import UsageRecorder
 from storefleet.runtime import Runtime
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
         credit_outbox = OutboxWorker(runtime)
         if settings.credit_outbox_enabled:
             credit_outbox.start()
-            runtime.extras["credit_outbox"] = credit_outbox
+            runtime.credit_outbox = credit_outbox
         usage_recorder = None
         if settings.metering_enabled:
             usage_recorder = UsageRecorder(
@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
                 retention_days=settings.usage_log_retention_days,
             )
             usage_recorder.start()
-            runtime.extras["usage_recorder"] = usage_recorder
+            runtime.usage_recorder = usage_recorder
         app.state.routing_listener = listener
         token_pruner = RevokedTokenPruner(
             runtime.control_sessions, interval=settings.revoked_tokens_prune_seconds

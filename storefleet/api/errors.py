@@ -13,11 +13,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storefleet import errors
+from storefleet.asgi import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 
 log = logging.getLogger(__name__)
 
-PROBLEM_TYPE_BASE = "https://storefleet.dev/problems/"
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.InvalidInput: 422,

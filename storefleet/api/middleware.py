@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storefleet.api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
+from storefleet.asgi import PROBLEM_TYPE_BASE, StatusCapture, send_problem
 
 
 class BodyTooLarge(Exception):
@@ -35,7 +33,6 @@ class BodySizeLimit:
                     await self._reject(send, 413, self._too_large())
                     return
         received = 0
-        response_started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -46,40 +43,24 @@ class BodySizeLimit:
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        sent = StatusCapture(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, sent)
         except BodyTooLarge:
-            if not response_started:
+            if not sent.started:
                 await self._reject(send, 413, self._too_large())
 
     def _too_large(self) -> str:
         return f"Request body exceeds {self.max_bytes} bytes"
 
     async def _reject(self, send: Send, status: int, detail: str) -> None:
-        title = "Payload too large" if status == 413 else "Bad request"
-        body = json.dumps(
+        await send_problem(
+            send,
             {
                 "type": PROBLEM_TYPE_BASE
                 + ("payload-too-large" if status == 413 else "bad-request"),
-                "title": title,
+                "title": "Payload too large" if status == 413 else "Bad request",
                 "status": status,
                 "detail": detail,
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+            },
         )
-        await send({"type": "http.response.body", "body": body})

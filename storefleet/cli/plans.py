@@ -30,7 +30,6 @@ def set_plan(
 ) -> None:
     """Set a store's plan without payment (platform administrators). Exit 1 on a refusal."""
     from storefleet.control.billing import plans
-    from storefleet.control.billing.limits import plan_limits_cache
     from storefleet.control.billing.stripe_gateway import PaymentProviderError, StripeGateway
     from storefleet.errors import DomainError
 
@@ -41,9 +40,7 @@ def set_plan(
             result = await plans.admin_set(
                 session, store_id, plan, cycle, actor_label="platform-admin:cli"
             )
-        cache = plan_limits_cache(runtime.extras)
-        if cache is not None:
-            cache.invalidate(store_id)
+        runtime.plan_limits.invalidate(store_id)
         replaced = result.replaced_provider_subscription
         if replaced is None:
             return result, None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
@@ -13,10 +13,11 @@ from sqlalchemy import ColumnElement, UnaryExpression
 from storefleet.commerce.money import is_currency
 from storefleet.errors import InvalidInput
 from storefleet.schemas import Amount as Amount  # re-exported for the commerce schemas
+from storefleet.schemas import Page as Page
+from storefleet.schemas import Patch as Patch
 from storefleet.schemas import Quantity as Quantity
 from storefleet.schemas import Strict as BaseStrict
 
-T = TypeVar("T")
 MAX_PAGE = 200
 
 
@@ -24,13 +25,6 @@ class Strict(BaseStrict):
     """Commerce input models: unknown fields refused, surrounding whitespace stripped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
 
 
 class PageParams(BaseModel):

@@ -16,3 +16,13 @@ def uuid7() -> uuid.UUID:
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
     return uuid.UUID(int=value)
+
+
+def parse_uuid(raw: str | None) -> uuid.UUID | None:
+    """``raw`` as a UUID, or ``None`` when it is empty or not one."""
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw.strip())
+    except ValueError:
+        return None

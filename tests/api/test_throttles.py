@@ -231,7 +231,7 @@ def test_the_proxy_address_list_takes_networks_and_the_rightmost_untrusted_hop(
 
 
 def test_client_key_is_one_per_address_or_64() -> None:
-    from storefleet.control.accounts.throttle import client_key
+    from storefleet.security.throttle import client_key
 
     assert client_key("203.0.113.7") == "203.0.113.7"
     assert client_key("::ffff:203.0.113.7") == "203.0.113.7"

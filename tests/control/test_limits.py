@@ -16,13 +16,13 @@ from sqlalchemy.engine import URL
 
 from storefleet.api.app import create_app
 from storefleet.api.errors import status_for
-from storefleet.api.ratelimit import RateLimit, SlidingWindow
+from storefleet.api.ratelimit import RateLimit
 from storefleet.config import Settings
 from storefleet.control.billing.limits import (
     PlanLimitReached,
     check_product_limit,
-    plan_limits_cache,
 )
+from storefleet.control.usage.budgets import SlidingWindow
 from storefleet.control.usage.monthly import MonthlyRequests, month_of, next_month
 from storefleet.control.usage.service import UsageRecorder
 from storefleet.db.urls import libpq_conninfo
@@ -203,9 +203,7 @@ def ready_shop(client: TestClient, stores: Stores, placement: str) -> tuple[Shop
 
 def on_plan(client: TestClient, control_conn: psycopg.Connection, shop: Shop, code: str) -> None:
     put_on_plan(control_conn, shop.id, code)
-    cache = plan_limits_cache(runtime_of(client).extras)
-    if cache is not None:
-        cache.invalidate()
+    runtime_of(client).plan_limits.invalidate()
 
 
 def tenant_sql(control_conn: psycopg.Connection, pg_server: URL, store_id: str, sql: str) -> None:
@@ -348,7 +346,7 @@ def test_monthly_api_calls_are_429_on_the_storefront_and_survive_a_restart(
     )
 
     # Metered into the control plane (the refusal is not a call of the store's) ...
-    recorder = runtime.extras["usage_recorder"]
+    recorder = runtime.usage_recorder
     assert isinstance(recorder, UsageRecorder)
     client.portal.call(recorder.flush)  # type: ignore[union-attr]
     assert metered_this_month(control_conn, store["id"]) == 2 + 5

@@ -14,8 +14,8 @@ from sqlalchemy.engine import URL
 from typer.testing import CliRunner
 
 from storefleet.api.app import create_app
+from storefleet.api.metering import UsageMetering
 from storefleet.config import Settings
-from storefleet.control.usage.middleware import UsageMetering
 from storefleet.control.usage.service import UsageRecord, UsageRecorder, prune
 from storefleet.runtime import Runtime
 from tests.conftest import Accounts, Stores, bearer, make_settings
@@ -27,7 +27,7 @@ def runtime_of(client: TestClient) -> Runtime:
 
 
 def recorder_of(client: TestClient) -> UsageRecorder:
-    recorder = runtime_of(client).extras["usage_recorder"]
+    recorder = runtime_of(client).usage_recorder
     assert isinstance(recorder, UsageRecorder)
     return recorder
 

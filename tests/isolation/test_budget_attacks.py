@@ -21,9 +21,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
-from storefleet.api.ratelimit import Budgets, RateLimit
+from storefleet.api.ratelimit import RateLimit
 from storefleet.config import Settings
-from storefleet.control.billing.limits import plan_limits_cache
+from storefleet.control.usage.budgets import Budgets
 from storefleet.runtime import Runtime
 from tests.conftest import PLACEMENTS, Accounts, Stores, bearer, make_settings
 
@@ -83,9 +83,7 @@ def store(
     )
     # An earlier request may have cached the old plan's limits; a plan change behind the
     # app's back must drop them, as the app's own plan changes do.
-    cache = plan_limits_cache(runtime_of(stores.client).extras)
-    if cache is not None:
-        cache.invalidate(uuid.UUID(str(made["id"])))
+    runtime_of(stores.client).plan_limits.invalidate(uuid.UUID(str(made["id"])))
     return made
 
 

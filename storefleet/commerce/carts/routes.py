@@ -32,7 +32,6 @@ from storefleet.commerce.orders import checkout as checkout_service
 from storefleet.commerce.orders import service as orders
 from storefleet.commerce.orders.routes import storefront_order_out
 from storefleet.commerce.orders.schemas import StorefrontOrderOut
-from storefleet.control.billing.limits import shared_limits_cache
 from storefleet.security.tokens import TokenClaims
 from storefleet.tenancy.placement import StorePlacement
 from storefleet.tenancy.resolver import StorefrontStore
@@ -203,9 +202,7 @@ async def checkout(
 ) -> Response:
     """201 with the new order; 200 with the same order when the key is replayed."""
     key = checkout_service.check_idempotency_key(idempotency_key)
-    plan_limits = await shared_limits_cache(
-        runtime.extras, runtime.control_sessions, runtime.settings.plan_limits_cache_seconds
-    ).get(placement.store_id)
+    plan_limits = await runtime.plan_limits.get(placement.store_id)
     async with runtime.tenancy.session(placement) as s:
         customer = await service.load_customer(
             s, placement.store_id, signed_in.customer_id if signed_in else None

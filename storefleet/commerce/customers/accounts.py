@@ -25,9 +25,10 @@ from storefleet.commerce.customers.models import Customer
 from storefleet.commerce.orders.models import Order
 from storefleet.commerce.users.models import TenantUser
 from storefleet.config import Settings
-from storefleet.control.accounts.throttle import LoginThrottle
-from storefleet.errors import AuthenticationFailed, BadRequest, InvalidInput, ServiceUnavailable
+from storefleet.errors import BadRequest, InvalidInput, ServiceUnavailable
 from storefleet.security import passwords
+from storefleet.security.login import Login
+from storefleet.security.throttle import LoginThrottle
 from storefleet.security.tokens import TokenService
 from storefleet.tenancy.placement import StorePlacement
 from storefleet.tenancy.session import Tenancy
@@ -189,21 +190,20 @@ async def authenticate(
     client_ip: str | None,
 ) -> SignedIn:
     """Unknown email, wrong password, staff email or closed account: the same 401."""
-    attempt = throttle.attempt(f"customer:{placement.store_id}", email, client_ip)
+    login = Login.begin(
+        throttle, f"customer:{placement.store_id}", email, client_ip, BAD_CREDENTIALS
+    )
     async with tenancy.session(placement, write=False) as s:
         user = await find_user_by_email(s, email)
         customer = None
         if user is not None and user.role == "customer":
             customer = await service.get_customer_for_user(s, user.id)
-    if user is None or user.password_hash is None or user.role != "customer":
-        await passwords.burn_verify(password)
-        attempt.failed()
-        raise AuthenticationFailed(BAD_CREDENTIALS)
-    ok, new_hash = await passwords.verify_password(user.password_hash, password)
-    if not ok or not user.is_active or customer is None:
-        attempt.failed()
-        raise AuthenticationFailed(BAD_CREDENTIALS)
-    attempt.succeeded()
+    new_hash = await login.verify(
+        user.password_hash if user is not None and user.role == "customer" else None,
+        password,
+        usable=user is not None and user.is_active and customer is not None,
+    )
+    assert user is not None and customer is not None
     now = datetime.now(UTC)
     values: dict[str, Any] = {"last_login_at": now}
     if new_hash:

@@ -18,7 +18,6 @@ from storefleet.commerce.users import permissions
 from storefleet.commerce.users.models import TenantUser
 from storefleet.commerce.users.permissions import Permission
 from storefleet.control.accounts import service as accounts
-from storefleet.control.accounts.throttle import LoginThrottle
 from storefleet.control.audit import service as audit
 from storefleet.errors import (
     AuthenticationFailed,
@@ -29,6 +28,8 @@ from storefleet.errors import (
     ServiceUnavailable,
 )
 from storefleet.security import passwords
+from storefleet.security.login import Login
+from storefleet.security.throttle import LoginThrottle
 from storefleet.security.tokens import TokenClaims, TokenService
 from storefleet.tenancy.placement import StorePlacement
 from storefleet.tenancy.session import Tenancy
@@ -160,7 +161,7 @@ async def authenticate_staff(
     client_ip: str | None,
 ) -> TenantUser:
     """Check staff credentials. Unknown store, email, owner row or wrong password fail alike."""
-    attempt = throttle.attempt(f"staff:{store_id}", email, client_ip)
+    login = Login.begin(throttle, f"staff:{store_id}", email, client_ip, BAD_CREDENTIALS)
     placement: StorePlacement | None
     try:
         placement = await tenancy.placement(store_id)
@@ -170,15 +171,12 @@ async def authenticate_staff(
     if placement is not None and placement.store_status != "deleted":
         async with tenancy.session(placement, write=False) as s:
             user = await find_by_email(s, store_id, email)
-    if placement is None or user is None or user.password_hash is None:
-        await passwords.burn_verify(password)
-        attempt.failed()
-        raise AuthenticationFailed(BAD_CREDENTIALS)
-    ok, new_hash = await passwords.verify_password(user.password_hash, password)
-    if not ok or not user.is_active or user.role not in LOGIN_ROLES:
-        attempt.failed()
-        raise AuthenticationFailed(BAD_CREDENTIALS)
-    attempt.succeeded()
+    new_hash = await login.verify(
+        user.password_hash if user is not None and placement is not None else None,
+        password,
+        usable=user is not None and user.is_active and user.role in LOGIN_ROLES,
+    )
+    assert user is not None and placement is not None
     if placement.store_status == "suspended":
         raise Locked("This store is suspended")
     now = datetime.now(UTC)

@@ -11,10 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.control.accounts.models import Account, RevokedToken
-from storefleet.control.accounts.throttle import LoginThrottle
 from storefleet.control.audit import service as audit
 from storefleet.errors import AuthenticationFailed, Conflict, InvalidInput
 from storefleet.security import passwords
+from storefleet.security.login import Login
+from storefleet.security.throttle import LoginThrottle
 from storefleet.security.tokens import TokenClaims, TokenError, TokenService
 
 PROFILE_FIELDS = ("first_name", "last_name", "phone", "avatar_url", "company")
@@ -85,17 +86,14 @@ async def authenticate(
     client_ip: str | None,
 ) -> Account:
     """Check credentials. Unknown email and wrong password fail alike, in time and message."""
-    attempt = throttle.attempt("account", email, client_ip)
+    login = Login.begin(throttle, "account", email, client_ip, BAD_CREDENTIALS)
     account = await find_by_email(session, email)
-    if account is None:
-        await passwords.burn_verify(password)
-        attempt.failed()
-        raise AuthenticationFailed(BAD_CREDENTIALS)
-    ok, new_hash = await passwords.verify_password(account.password_hash, password)
-    if not ok or not account.is_active:
-        attempt.failed()
-        raise AuthenticationFailed(BAD_CREDENTIALS)
-    attempt.succeeded()
+    new_hash = await login.verify(
+        account.password_hash if account else None,
+        password,
+        usable=account is not None and account.is_active,
+    )
+    assert account is not None
     if new_hash:
         account.password_hash = new_hash
     account.last_login_at = datetime.now(UTC)

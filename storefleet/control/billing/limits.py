@@ -114,29 +114,11 @@ class PlanLimitsCache:
             self._entries.pop(store_id, None)
 
 
-def plan_limits_cache(extras: dict[str, object]) -> PlanLimitsCache | None:
-    cache = extras.get("plan_limits")
-    return cache if isinstance(cache, PlanLimitsCache) else None
-
-
-def shared_limits_cache(
-    extras: dict[str, object], control_sessions: async_sessionmaker[AsyncSession], ttl: float
-) -> PlanLimitsCache:
-    """The process's one cache (the rate limiter's too), created on first use."""
-    cache = plan_limits_cache(extras)
-    if cache is None:
-        cache = PlanLimitsCache(control_sessions, ttl=ttl)
-        extras["plan_limits"] = cache
-    return cache
-
-
 def invalidate_after_commit(
-    session: AsyncSession, cache: PlanLimitsCache | None, store_id: uuid.UUID
+    session: AsyncSession, cache: PlanLimitsCache, store_id: uuid.UUID
 ) -> None:
     """Forget the store's limits once the plan change is committed (not before: a reader in
     between would cache the old plan again)."""
-    if cache is None:
-        return
     cache.invalidate(store_id)
     event.listen(
         session.sync_session, "after_commit", lambda _s: cache.invalidate(store_id), once=True

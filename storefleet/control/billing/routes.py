@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from storefleet.api.deps import ControlSession, CurrentCaller, RuntimeDep
 from storefleet.api.store_access import CanManageStripeKeys
 from storefleet.config import Settings
-from storefleet.control.billing import credentials, limits, purchases
+from storefleet.control.billing import credentials, purchases
 from storefleet.control.billing.schemas import (
     PurchaseIn,
     PurchaseOut,
@@ -54,12 +54,10 @@ async def stripe_webhook(request: Request, runtime: RuntimeDep) -> WebhookOut:
     )
     outcome = await purchases.handle_event(runtime.control_sessions, event)
     if outcome.action in LEDGER_ACTIONS:
-        worker = runtime.extras.get("credit_outbox")
-        if worker is not None:
-            worker.wake()  # type: ignore[attr-defined]
-    cache = limits.plan_limits_cache(runtime.extras)
-    if outcome.action in PLAN_ACTIONS and cache is not None and outcome.store_id is not None:
-        cache.invalidate(outcome.store_id)
+        if runtime.credit_outbox is not None:
+            runtime.credit_outbox.wake()
+    if outcome.action in PLAN_ACTIONS and outcome.store_id is not None:
+        runtime.plan_limits.invalidate(outcome.store_id)
     if outcome.replaced_provider_subscription is not None:
         await _stop_billing(runtime.settings, outcome.replaced_provider_subscription)
     return WebhookOut(duplicate=outcome.duplicate, action=outcome.action)

@@ -46,9 +46,8 @@ async def spend(body: SpendIn, ctx: CanSpendCredits, runtime: RuntimeDep) -> Spe
         idempotency_key=body.idempotency_key,
         actor=ctx.actor_label,
     )
-    worker = runtime.extras.get("credit_outbox")
-    if worker is not None:
-        worker.wake()  # type: ignore[attr-defined]
+    if runtime.credit_outbox is not None:
+        runtime.credit_outbox.wake()
     return SpendOut(
         transaction=LedgerRow.model_validate(posted.transaction),
         balance=posted.transaction.balance_after,
@@ -149,7 +148,7 @@ async def change_plan(
             expires_at=outcome.expires_at,
         )
         return JSONResponse(opened.model_dump(mode="json"), status_code=202)
-    limits.invalidate_after_commit(session, limits.plan_limits_cache(runtime.extras), ctx.store_id)
+    limits.invalidate_after_commit(session, runtime.plan_limits, ctx.store_id)
     out = _subscription_out(outcome.subscription, outcome.plan)
     return JSONResponse(out.model_dump(mode="json"))
 

@@ -14,11 +14,12 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storefleet.api.ratelimit import runtime_of, store_of_request
+from storefleet.asgi import StatusCapture
 from storefleet.control.accounts.service import PLATFORM_ACCOUNT_TYPES
-from storefleet.control.usage.service import UsageRecord, UsageRecorder
+from storefleet.control.usage.service import UsageRecord
 from storefleet.security.tokens import TokenError
 
 if TYPE_CHECKING:
@@ -39,22 +40,15 @@ class UsageMetering:
             await self.app(scope, receive, send)
             return
         runtime = runtime_of(scope)
-        recorder = runtime.extras.get("usage_recorder") if runtime is not None else None
-        if runtime is None or not isinstance(recorder, UsageRecorder):
+        recorder = runtime.usage_recorder if runtime is not None else None
+        if runtime is None or recorder is None:
             await self.app(scope, receive, send)
             return
         at = datetime.now(UTC)
         started = time.perf_counter()
-        status = 500
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        sent = StatusCapture(send, default=500)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, sent)
         finally:
             duration_ms = int((time.perf_counter() - started) * 1000)
             route = getattr(scope.get("route"), "path", None)
@@ -69,7 +63,7 @@ class UsageMetering:
                     account_id=self._account(scope, runtime, int(time.time())),
                     method=str(scope.get("method", "")),
                     route=route if isinstance(route, str) else UNMATCHED,
-                    status=status,
+                    status=sent.status,
                     duration_ms=duration_ms,
                 )
             )
