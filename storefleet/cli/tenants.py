@@ -148,8 +148,8 @@ def status() -> None:
     """
     from sqlalchemy import func, select
 
+    from storefleet.control.placements.models import StoreDatabase, TenantMigrationFile
     from storefleet.tenancy.migrations import tenant_migrator
-    from storefleet.tenancy.models import StoreDatabase, TenantMigrationFile
 
     head = tenant_migrator().head
 

@@ -35,6 +35,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
+from storefleet.control.placements.models import PLACEMENTS, StoreDatabase, TenantMigrationFile
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
 from storefleet.db.engine import database_error_text
@@ -42,7 +43,6 @@ from storefleet.db.urls import engine_url_and_args, libpq_conninfo
 from storefleet.errors import DomainError
 from storefleet.tenancy import ddl
 from storefleet.tenancy.migrations import TenantMigrator, record_checksums
-from storefleet.tenancy.models import PLACEMENTS, StoreDatabase, TenantMigrationFile
 from storefleet.tenancy.placement import placement_from_rows
 
 if TYPE_CHECKING:

@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet import blocking
+from storefleet.control.placements.models import PLACEMENTS, StoreDatabase, StoreMove
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
 from storefleet.db.engine import database_error_text
@@ -54,7 +55,6 @@ from storefleet.tenancy.copy import (
 )
 from storefleet.tenancy.exports import export_store, import_store, read_manifest
 from storefleet.tenancy.external import scrub_password
-from storefleet.tenancy.models import PLACEMENTS, StoreDatabase, StoreMove
 from storefleet.tenancy.placement import StorePlacement
 from storefleet.tenancy.provisioning import drop_database
 from storefleet.tenancy.removal import drop_schema, retire_store_role

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.stores.models import Store
-from storefleet.tenancy.models import StoreDatabase
 
 
 @dataclass(frozen=True)

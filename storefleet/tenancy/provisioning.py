@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storefleet import blocking
 from storefleet.control.accounts.models import Account
+from storefleet.control.placements.models import PLACEMENTS, StoreDatabase
 from storefleet.control.servers import service as servers
 from storefleet.control.servers.service import ServerAccess
 from storefleet.control.stores.models import Store
@@ -51,7 +52,6 @@ from storefleet.errors import Conflict, InvalidInput, NotFound
 from storefleet.security.keyring import Keyring
 from storefleet.tenancy import ddl
 from storefleet.tenancy.migrations import TenantMigrator, tenant_migrator
-from storefleet.tenancy.models import PLACEMENTS, StoreDatabase
 from storefleet.tenancy.placement import placement_from_rows
 from storefleet.tenancy.seed import Seed, seed_new_database, seed_rows
 from storefleet.tenancy.session import Tenancy, external_credentials_aad

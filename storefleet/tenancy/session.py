@@ -44,6 +44,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.util import greenlet_spawn
 
 from storefleet.config import Settings
+from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.servers.service import ServerAccess, access_for
 from storefleet.db.foreign import ForeignPolicy, milliseconds
@@ -60,7 +61,6 @@ from storefleet.tenancy.ddl import (
 )
 from storefleet.tenancy.engines import EngineRegistry
 from storefleet.tenancy.external import ExternalDatabaseError, check_host_allowed
-from storefleet.tenancy.models import StoreDatabase
 from storefleet.tenancy.placement import StorePlacement, load_placement
 
 # Schema-qualified: in a database its owner brings, nothing planted in ``public`` can stand

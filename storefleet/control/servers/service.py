@@ -13,13 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet import blocking
+from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.secrets.service import EncryptedColumn, register_encrypted_column
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.db.urls import DatabaseURLError, libpq_conninfo, parse_url
 from storefleet.errors import Conflict, InvalidInput, NotFound
 from storefleet.security.keyring import Keyring
 from storefleet.tenancy.ddl import APP_ROLE
-from storefleet.tenancy.models import StoreDatabase
 
 DEFAULT_SERVER = "default"
 
