@@ -41,11 +41,11 @@ from storefleet.api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 from storefleet.control.accounts.service import PLATFORM_ACCOUNT_TYPES
 from storefleet.control.accounts.throttle import client_key
 from storefleet.control.billing.limits import PlanLimits, PlanLimitsCache
+from storefleet.control.hostnames.resolver import STORE_HEADER
 from storefleet.control.stores.owners import StoreOwners
 from storefleet.control.usage.monthly import MonthlyRequests, month_of, next_month
 from storefleet.control.usage.service import NOT_THE_STORES
 from storefleet.security.tokens import TokenClaims, TokenError
-from storefleet.tenancy.resolver import STORE_HEADER
 
 if TYPE_CHECKING:
     from storefleet.runtime import Runtime

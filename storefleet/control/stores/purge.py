@@ -21,10 +21,10 @@ from sqlalchemy import delete, select, update
 from storefleet.control.audit import service as audit
 from storefleet.control.billing.models import StorePaymentCredential
 from storefleet.control.hostnames.models import StoreHostname
+from storefleet.control.placements.loading import load_placement
 from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.stores.models import Store
 from storefleet.errors import Conflict, NotFound
-from storefleet.tenancy.placement import load_placement
 from storefleet.tenancy.removal import remove_store_data
 
 if TYPE_CHECKING:
