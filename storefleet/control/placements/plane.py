@@ -1,4 +1,4 @@
-"""What the placement orchestration (moves, fleet migrations) uses of the assembled app.
+"""What the placement orchestration (moves, fleet migrations, purges) uses of the app.
 
 A ``Runtime`` has all of it; naming only these parts keeps the control plane below the
 assembly that builds it.
