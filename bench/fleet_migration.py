@@ -2,7 +2,8 @@
 
 Fleet: ``--schema`` schema stores (500), ``--database`` database stores (50) and a few pool
 stores. The tenant history is copied to a temp dir with one added revision (``t9001``: a
-nullable column on ``stores``) and applied with ``storefleet.tenancy.fleet.migrate_fleet``:
+nullable column on ``stores``) and applied with
+``storefleet.control.placements.fleet.migrate_fleet``:
 
 1. apply to a subset of 200 schema stores (``store_ids=``; target < 8 s);
 2. apply to the rest of the fleet (everything else, templates included);
@@ -46,6 +47,7 @@ from bench.common import (
 from storefleet.control.servers.service import default_server
 from storefleet.db.migrate import migrations_root
 from storefleet.db.urls import libpq_conninfo
+from storefleet.runtime import TENANT_METADATA
 from storefleet.tenancy import ddl
 from storefleet.tenancy.migrations import TenantMigrator
 
@@ -83,11 +85,11 @@ def additive_history(workdir: Path) -> TenantMigrator:
     shutil.copytree(
         migrations_root() / "tenant", location, ignore=shutil.ignore_patterns("__pycache__")
     )
-    head = TenantMigrator(location).head
+    head = TenantMigrator(location, metadata=TENANT_METADATA).head
     (location / "versions" / f"{REVISION}_bench_additive.py").write_text(
         ADDITIVE.format(rev=REVISION, down=head)
     )
-    migrator = TenantMigrator(location)
+    migrator = TenantMigrator(location, metadata=TENANT_METADATA)
     assert migrator.head == REVISION
     return migrator
 
@@ -144,7 +146,7 @@ def catalog_floor(databases: list[str], concurrency: int) -> float:
 
 
 async def fleet_run(env: Env, migrator: TenantMigrator, concurrency: int, **kw: object):
-    from storefleet.tenancy.fleet import migrate_fleet
+    from storefleet.control.placements.fleet import migrate_fleet
 
     t0 = time.perf_counter()
     result = await migrate_fleet(
@@ -280,7 +282,7 @@ async def run(args: argparse.Namespace) -> None:
             ),
         ]
         body = (
-            f"Measured: `storefleet.tenancy.fleet.migrate_fleet(runtime, target='head', "
+            f"Measured: `storefleet.control.placements.fleet.migrate_fleet(runtime, target='head', "
             f"concurrency={args.concurrency}, migrator=TenantMigrator(location=<copy of "
             f"migrations/tenant + t9001>))`, t9001 = `op.add_column('stores', bench_note text "
             f"NULL)`. Fleet: {args.pool} pool, {args.schema} schema, {args.database} database "

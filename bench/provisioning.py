@@ -46,8 +46,9 @@ from bench.common import (
     table,
 )
 from storefleet.db.urls import libpq_conninfo, with_database
+from storefleet.runtime import TENANT_METADATA
 from storefleet.tenancy import ddl
-from storefleet.tenancy import provisioning as provisioning_module
+from storefleet.tenancy import preparation as preparation_module
 from storefleet.tenancy.migrations import TenantMigrator
 
 PLACEMENTS = ("pool", "schema", "database")
@@ -63,7 +64,7 @@ class RawLimits:
 
     def __init__(self, env: Env) -> None:
         self.env = env
-        self.migrator = TenantMigrator()
+        self.migrator = TenantMigrator(metadata=TENANT_METADATA)
         self.script = self.migrator.head_script
         databases = env.runtime.provisioner.databases
         self.template = databases.template
@@ -215,17 +216,17 @@ class Breakdown:
             prov, "ensure_schema_at_head", "  ensure_schema_at_head (schema + seed in one txn)"
         )
         wrap_sync(
-            provisioning_module,
+            preparation_module,
             "create_database_on",
             "  create_database_on: CREATE DATABASE ... TEMPLATE (kept-open connection)",
         )
         wrap_sync(
-            provisioning_module,
+            preparation_module,
             "seed_rows",
             "  seed_rows (5 inserts pipelined; inside the schema txn for schema stores)",
         )
         wrap_sync(
-            provisioning_module,
+            preparation_module,
             "seed_new_database",
             "  seed_new_database: connect to the new database + seed in one round trip",
         )

@@ -2,10 +2,15 @@
 
 One ``Runtime`` holds the control-plane engine, the keyring and the token service. It is
 built once at start-up and closed at shutdown; nothing in it is created per request.
+
+It is also where tenancy is assembled: tenancy knows no domain, so it is handed the
+control plane's ``PlacementSource``, the tenant tables (commerce's metadata) and the rows a
+new store starts with.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -14,11 +19,16 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storefleet import blocking
+from storefleet.commerce.models import TenantBase
+from storefleet.commerce.seed import first_rows
 from storefleet.config import Settings
 from storefleet.control.billing import (  # noqa: F401  (registers a column for key rotation)
     credentials as _payment_credentials,
 )
 from storefleet.control.billing.limits import PlanLimitsCache
+from storefleet.control.hostnames.resolver import StoreResolver
+from storefleet.control.placements.provisioning import Provisioner
+from storefleet.control.placements.source import ControlPlacements
 from storefleet.control.usage.budgets import Budgets
 from storefleet.control.usage.service import UsageRecorder
 from storefleet.db.engine import create_engine_for
@@ -27,10 +37,20 @@ from storefleet.security.keyring import Keyring
 from storefleet.security.throttle import LoginThrottle
 from storefleet.security.token_cache import VerifiedTokens
 from storefleet.security.tokens import TokenService
+from storefleet.tenancy.databases import PlatformDatabases
 from storefleet.tenancy.engines import EngineRegistry
-from storefleet.tenancy.provisioning import PlatformDatabases, Provisioner
-from storefleet.tenancy.resolver import StoreResolver
-from storefleet.tenancy.session import Tenancy, TenantLimits
+from storefleet.tenancy.limits import TenantLimits
+from storefleet.tenancy.migrations import TenantMigrator
+from storefleet.tenancy.session import Tenancy
+
+TENANT_METADATA = TenantBase.metadata
+
+
+@functools.cache
+def tenant_migrator() -> TenantMigrator:
+    """The tenant history over the tenant tables, read once per process."""
+    return TenantMigrator(metadata=TENANT_METADATA)
+
 
 if TYPE_CHECKING:
     from storefleet.control.credits.outbox import OutboxWorker
@@ -74,8 +94,7 @@ class Runtime:
         engine = create_engine_for(control_url)
         control_sessions = async_sessionmaker(engine, expire_on_commit=False)
         tenancy = Tenancy(
-            control_sessions,
-            keyring,
+            ControlPlacements(control_sessions, keyring),
             EngineRegistry(
                 max_engines=settings.tenant_max_engines,
                 pool_size=settings.tenant_pool_size,
@@ -91,6 +110,8 @@ class Runtime:
             tenancy=tenancy,
             keyring=keyring,
             databases=PlatformDatabases.for_control(control_url.database),
+            migrator=tenant_migrator(),
+            seed_steps=first_rows,
         )
         plan_limits = PlanLimitsCache(control_sessions, ttl=settings.plan_limits_cache_seconds)
         return cls(

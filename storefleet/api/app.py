@@ -40,21 +40,21 @@ from storefleet.control.accounts.revocations import RevokedTokenPruner
 from storefleet.control.accounts.routes import router as auth_router
 from storefleet.control.billing.routes import router as billing_router
 from storefleet.control.credits.routes import router as credits_router
+from storefleet.control.hostnames.listener import RoutingListener
 from storefleet.control.hostnames.routes import router as hostnames_router
+from storefleet.control.placements.provisioning import resume_in_background
 from storefleet.control.stores.move_routes import router as store_moves_router
 from storefleet.control.stores.routes import router as stores_router
 from storefleet.control.usage.routes import router as usage_router
 from storefleet.control.usage.service import UsageRecorder
 from storefleet.runtime import Runtime
-from storefleet.tenancy.listener import RoutingListener
-from storefleet.tenancy.provisioning import resume_in_background
 
 log = logging.getLogger(__name__)
 
 
 async def recover_at_start_up(runtime: Runtime) -> None:
     """Unpause stores whose mover died, then finish interrupted provisionings."""
-    from storefleet.tenancy.moves import abandon_dead_moves
+    from storefleet.control.placements.move_recovery import abandon_dead_moves
 
     try:
         await abandon_dead_moves(runtime)

@@ -34,13 +34,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storefleet.asgi import PROBLEM_TYPE_BASE, StatusCapture, send_problem
 from storefleet.control.billing.limits import PlanLimits
+from storefleet.control.hostnames.resolver import STORE_HEADER
 from storefleet.control.usage.budgets import Budgets, SlidingWindow
 from storefleet.control.usage.monthly import month_of, next_month
 from storefleet.control.usage.service import NOT_THE_STORES
 from storefleet.db.ids import parse_uuid
 from storefleet.security.throttle import client_key
 from storefleet.security.tokens import TokenClaims
-from storefleet.tenancy.resolver import STORE_HEADER
 
 if TYPE_CHECKING:
     from storefleet.runtime import Runtime

@@ -70,9 +70,10 @@ def move(
     ] = None,
 ) -> None:
     """Move a store's data to another placement or server; writes pause while it copies."""
+    from storefleet.control.placements.move_plan import MoveReport
+    from storefleet.control.placements.moves import move_store
     from storefleet.errors import DomainError
-    from storefleet.tenancy.copy import VerificationError
-    from storefleet.tenancy.moves import MoveReport, move_store
+    from storefleet.tenancy.datacopy import VerificationError
 
     async def work(runtime: Runtime) -> MoveReport:
         return await move_store(
@@ -104,8 +105,8 @@ def export(
     file: Annotated[Path, typer.Argument(help="the file to write (a zip)")],
 ) -> None:
     """Write the store's rows, with counts and checksums, to one file."""
+    from storefleet.control.placements.store_files import export_to_file
     from storefleet.errors import DomainError
-    from storefleet.tenancy.moves import export_to_file
 
     async def work(runtime: Runtime) -> dict[str, object]:
         return await export_to_file(runtime, store_id, file)
@@ -129,9 +130,9 @@ def import_(
 
     The store must exist in this control plane.
     """
+    from storefleet.control.placements.store_files import import_from_file
     from storefleet.errors import DomainError
-    from storefleet.tenancy.copy import TableStat, VerificationError
-    from storefleet.tenancy.moves import import_from_file
+    from storefleet.tenancy.datacopy import TableStat, VerificationError
 
     async def work(runtime: Runtime) -> tuple[uuid.UUID, dict[str, TableStat]]:
         return await import_from_file(runtime, file)

@@ -15,8 +15,9 @@ from storefleet.cli.common import cli_console, with_runtime
 from storefleet.config import get_settings
 
 if TYPE_CHECKING:
+    from storefleet.control.placements.fleet import FleetReport
     from storefleet.runtime import Runtime
-    from storefleet.tenancy.fleet import FleetReport, UnitResult
+    from storefleet.tenancy.fleet_runner import UnitResult
 
 tenants_app = typer.Typer(help="Tenant schemas of every store", no_args_is_help=True)
 console = cli_console()
@@ -62,10 +63,11 @@ def migrate(
     Exit code 1 when a store failed (it keeps its old revision and data), 2 when an
     applied migration file changed since it ran (nothing is touched).
     """
-    from storefleet.tenancy.fleet import migrate_fleet
+    from storefleet.control.placements.fleet import migrate_fleet
+    from storefleet.runtime import TENANT_METADATA
     from storefleet.tenancy.migrations import ChangedMigrationError, TenantMigrator
 
-    migrator = TenantMigrator(location=migrations) if migrations else None
+    migrator = TenantMigrator(location=migrations, metadata=TENANT_METADATA) if migrations else None
 
     async def work(runtime: Runtime) -> FleetReport:
         with Progress(
@@ -148,8 +150,8 @@ def status() -> None:
     """
     from sqlalchemy import func, select
 
-    from storefleet.tenancy.migrations import tenant_migrator
-    from storefleet.tenancy.models import StoreDatabase, TenantMigrationFile
+    from storefleet.control.placements.models import StoreDatabase, TenantMigrationFile
+    from storefleet.runtime import tenant_migrator
 
     head = tenant_migrator().head
 

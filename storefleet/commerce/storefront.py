@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import bindparam, select
 
+from storefleet.api.storefront_store import storefront_store as resolve_storefront_store
 from storefleet.commerce.store.models import StoreProfile
 from storefleet.commerce.store.schemas import StorefrontStoreOut
 from storefleet.commerce.store.service import PROFILE_NOT_FOUND, PUBLIC_COLUMNS
 from storefleet.errors import NotFound
-from storefleet.tenancy.resolver import storefront_store as resolve_storefront_store
-from storefleet.tenancy.session import ReadQuery
+from storefleet.tenancy.reads import ReadQuery
 
 router = APIRouter(prefix="/api/storefront", tags=["storefront"])
 

@@ -16,12 +16,12 @@ from storefleet.control.credits.models import (
     ServiceCreditCost,
 )
 from storefleet.control.hostnames.models import StoreHostname
+from storefleet.control.placements.models import StoreDatabase, StoreMove, TenantMigrationFile
 from storefleet.control.secrets.models import PlatformSecret
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
 from storefleet.control.usage.models import ApiUsageLog, UsageMetric
 from storefleet.db.base import ControlBase
-from storefleet.tenancy.models import StoreDatabase, StoreMove, TenantMigrationFile
 
 __all__ = [
     "Account",

@@ -3,7 +3,7 @@
 The file is a zip: ``manifest.json`` plus one binary COPY stream per table. An export file
 is hostile input (it may come from anyone): the manifest is validated, its tables and
 columns must be exactly the tenant schema's, and the rows are loaded through the same
-staging table as a move (``copy.Loader``), so a row of another store stops the import and
+staging table as a move (``datacopy.Loader``), so a row of another store stops the import and
 nothing is written.
 """
 
@@ -12,18 +12,19 @@ from __future__ import annotations
 import json
 import uuid
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import Table
 
 from storefleet import __version__
 from storefleet.db.engine import database_error_text
 from storefleet.errors import Conflict, InvalidInput
-from storefleet.tenancy.copy import (
+from storefleet.tenancy.datacopy import (
     CHUNK,
     Location,
     TableStat,
@@ -36,7 +37,6 @@ from storefleet.tenancy.copy import (
     revision,
     store_stats_in_txn,
     table_stat,
-    tenant_tables,
 )
 
 EXPORT_FORMAT = "storefleet-store-export"
@@ -83,7 +83,7 @@ async def export_store(location: Location, store_id: uuid.UUID, path: Path) -> d
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 async with conn.transaction():
                     await enter(conn, store_id)
-                    for table in tenant_tables():
+                    for table in location.tables:
                         stat = await table_stat(conn, location.schema, table, store_id)
                         name = f"tables/{table.name}.copy"
                         with zf.open(name, "w", force_zip64=True) as out:
@@ -112,7 +112,7 @@ async def export_store(location: Location, store_id: uuid.UUID, path: Path) -> d
     return manifest
 
 
-def read_manifest(path: Path) -> Manifest:
+def read_manifest(path: Path, tables: Sequence[Table]) -> Manifest:
     """The validated manifest; its tables and columns are the tenant schema's, each once."""
     try:
         with zipfile.ZipFile(path) as zf:
@@ -128,7 +128,7 @@ def read_manifest(path: Path) -> Manifest:
         where = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
         detail = f"not a storefleet export (bad manifest: {where})"
         raise InvalidInput(detail, field="file") from None
-    by_name = {t.name: t for t in tenant_tables()}
+    by_name = {t.name: t for t in tables}
     seen: set[str] = set()
     for entry in manifest.tables:
         table = by_name.get(entry.name)
@@ -157,9 +157,9 @@ async def import_store(location: Location, path: Path) -> dict[str, TableStat]:
     Every row must be the manifest's store's; the manifest's counts and checksums are
     checked after loading, before committing.
     """
-    manifest = read_manifest(path)
+    manifest = read_manifest(path, location.tables)
     store_id = manifest.store_id
-    by_name = {t.name: t for t in tenant_tables()}
+    by_name = {t.name: t for t in location.tables}
     stats: dict[str, TableStat] = {}
     async with await connect(location.admin_url) as conn:
         rev = await revision(conn, location.schema)
@@ -171,10 +171,10 @@ async def import_store(location: Location, path: Path) -> dict[str, TableStat]:
         with zipfile.ZipFile(path) as zf:
             async with conn.transaction():
                 await enter(conn, store_id)
-                present = await store_stats_in_txn(conn, location.schema, store_id)
+                present = await store_stats_in_txn(conn, location, store_id)
                 if any(s.rows for s in present.values()):
                     raise Conflict("the store already has data in its placement")
-                loader = await begin_load(conn, location.schema, store_id, origin="The export file")
+                loader = await begin_load(conn, location, store_id, origin="The export file")
                 ordered = sorted(manifest.tables, key=lambda e: list(by_name).index(e.name))
                 loaded: dict[str, int] = {}
                 for entry in ordered:

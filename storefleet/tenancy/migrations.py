@@ -19,7 +19,7 @@ import psycopg
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, MetaData, Table
 
 from storefleet.db.migrate import migrations_root
 from storefleet.tenancy.ddl import (
@@ -42,7 +42,8 @@ class ChangedMigrationError(RuntimeError):
 
 
 class TenantMigrator:
-    def __init__(self, location: Path | None = None) -> None:
+    def __init__(self, location: Path | None = None, *, metadata: MetaData) -> None:
+        self.metadata = metadata
         self.location = location or migrations_root() / "tenant"
         self.config = Config()
         self.config.set_main_option("script_location", str(self.location))
@@ -82,9 +83,7 @@ class TenantMigrator:
     @property
     def tables(self) -> list[Table]:
         """The tenant tables at head, in dependency order."""
-        from storefleet.commerce.models import TenantBase
-
-        return list(TenantBase.metadata.sorted_tables)
+        return list(self.metadata.sorted_tables)
 
     @property
     def head_script(self) -> str:
@@ -227,13 +226,3 @@ def record_checksums(
             "tenant migration files changed after they were applied: " + ", ".join(sorted(changed))
         )
     return {r: current[r] for r in applied if r not in existing and r in current}
-
-
-_default: TenantMigrator | None = None
-
-
-def tenant_migrator() -> TenantMigrator:
-    global _default
-    if _default is None:
-        _default = TenantMigrator()
-    return _default

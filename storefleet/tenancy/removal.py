@@ -15,12 +15,12 @@ import psycopg
 
 from storefleet import blocking
 from storefleet.tenancy import ddl
-from storefleet.tenancy.copy import Location, clear_store, connect
+from storefleet.tenancy.databases import drop_database
+from storefleet.tenancy.datacopy import Location, clear_store, connect
 from storefleet.tenancy.placement import StorePlacement
-from storefleet.tenancy.provisioning import drop_database
 
 if TYPE_CHECKING:
-    from storefleet.tenancy.provisioning import Provisioner
+    from storefleet.tenancy.preparation import ServerPreparation
     from storefleet.tenancy.session import Tenancy
 
 
@@ -63,10 +63,14 @@ async def retire_store_role(location: Location, where: StorePlacement, *, drop_r
 
 
 async def remove_store_data(
-    tenancy: Tenancy, provisioner: Provisioner, where: StorePlacement
+    tenancy: Tenancy, provisioner: ServerPreparation, where: StorePlacement
 ) -> None:
     """Remove everything the store has at ``where`` (a purge; the store is deleted)."""
-    location = Location(await tenancy.admin_url(where, long_statements=True), where.schema)
+    location = Location(
+        await tenancy.admin_url(where, long_statements=True),
+        where.schema,
+        tuple(provisioner.migrator.tables),
+    )
     if where.external:
         try:
             await clear_store(location, where.store_id)

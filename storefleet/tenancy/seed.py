@@ -1,17 +1,18 @@
 """The rows every new store starts with, written in one round trip.
 
-The profile, its config, the owner as a tenant user, and what a store needs to sell on day
-one: its default currency and a stock location. The INSERTs are generated from the tenant
-models (so a new column with a Python-side default is filled in), compiled once per
-process, and sent through a psycopg pipeline: the whole seed is one network round trip,
-which matters most for a ``database`` store, whose seed runs on a brand-new backend.
+Which rows those are is the domain's to say (``SeedSteps``, handed over when the
+application is assembled; commerce's are in ``storefleet.commerce.seed``). The INSERTs are
+generated from the tenant models (so a new column with a Python-side default is filled
+in), compiled once per process, and sent through a psycopg pipeline: the whole seed is
+one network round trip, which matters most for a ``database`` store, whose seed runs on a
+brand-new backend.
 """
 
 from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -21,16 +22,9 @@ from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 
-from storefleet.commerce.inventory.models import InventoryLocation
-from storefleet.commerce.pricing.models import CurrencySetting
-from storefleet.commerce.store.models import StoreConfig, StoreProfile
-from storefleet.commerce.users.models import TenantUser
-from storefleet.control.accounts.models import Account
-from storefleet.control.stores.models import Store
 from storefleet.tenancy import ddl
 from storefleet.tenancy.base import TenantBase
 
-DEFAULT_CURRENCY = "USD"
 _DIALECT = postgresql.psycopg.dialect()
 _ENTER_STORE = "SELECT set_config('role', %s, true), set_config('search_path', %s, true), " + (
     f"set_config('{ddl.STORE_SETTING}', %s, true)"
@@ -50,64 +44,10 @@ class Seed:
     last_name: str
     email_verified: bool
 
-    @classmethod
-    def of(cls, store: Store, owner: Account) -> Seed:
-        return cls(
-            store_id=store.id,
-            name=store.name,
-            slug=store.slug,
-            owner_id=owner.id,
-            email=owner.email,
-            first_name=owner.first_name,
-            last_name=owner.last_name,
-            email_verified=owner.email_verified,
-        )
 
-    def rows(self) -> list[tuple[type[TenantBase], dict[str, Any]]]:
-        """(model, given values) per seed row; defaults are the models' own."""
-        store_id = self.store_id
-        return [
-            (
-                StoreProfile,
-                {
-                    "store_id": store_id,
-                    "id": store_id,
-                    "owner_account_id": self.owner_id,
-                    "name": self.name,
-                    "slug": self.slug,
-                    "currency": DEFAULT_CURRENCY,
-                    "timezone": "UTC",
-                    "contact_email": self.email,
-                },
-            ),
-            (StoreConfig, {"store_id": store_id, "profile_id": store_id}),
-            (
-                CurrencySetting,
-                {
-                    "store_id": store_id,
-                    "code": DEFAULT_CURRENCY,
-                    "is_enabled": True,
-                    "is_default": True,
-                },
-            ),
-            (
-                InventoryLocation,
-                {"store_id": store_id, "name": "Main", "code": "main", "is_default": True},
-            ),
-            (
-                TenantUser,
-                {
-                    "store_id": store_id,
-                    "account_id": self.owner_id,
-                    "email": self.email,
-                    "first_name": self.first_name,
-                    "last_name": self.last_name,
-                    "role": "owner",
-                    "account_type": "agency",
-                    "email_verified": self.email_verified,
-                },
-            ),
-        ]
+SeedRow = tuple[type[TenantBase], dict[str, Any]]
+SeedSteps = Callable[[Seed], list[SeedRow]]
+"""(model, given values) per seed row, in insert order; defaults are the models' own."""
 
 
 def with_python_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +73,7 @@ def insert_sql(table: Table, columns: tuple[str, ...]) -> str:
     return str(statement.compile(dialect=_DIALECT))
 
 
-def seed_statements(schema: str, seed: Seed) -> Iterator[tuple[str, Any]]:
+def seed_statements(schema: str, seed: Seed, steps: SeedSteps) -> Iterator[tuple[str, Any]]:
     """(SQL, parameters) in order: enter the store as the owner role, then the inserts.
 
     RLS is forced even for the table owner, so the store is entered with
@@ -141,25 +81,25 @@ def seed_statements(schema: str, seed: Seed) -> Iterator[tuple[str, Any]]:
     """
     search_path = ddl.ident(ddl.checked_schema(schema))
     yield _ENTER_STORE, (ddl.OWNER_ROLE, search_path, str(seed.store_id))
-    for model, values in seed.rows():
+    for model, values in steps(seed):
         table = cast(Table, model.__table__)
         row = with_python_defaults(table, values)
         params = {k: Jsonb(v) if isinstance(v, dict | list) else v for k, v in row.items()}
         yield insert_sql(table, tuple(sorted(row))), params
 
 
-def seed_rows(conn: psycopg.Connection[Any], schema: str, seed: Seed) -> None:
+def seed_rows(conn: psycopg.Connection[Any], schema: str, seed: Seed, steps: SeedSteps) -> None:
     """Insert a store's seed rows in the caller's transaction, pipelined; idempotent."""
     with conn.pipeline():
-        for statement, params in seed_statements(schema, seed):
+        for statement, params in seed_statements(schema, seed, steps):
             conn.execute(statement, params)
 
 
-def seed_new_database(conninfo: str, seed: Seed) -> None:
+def seed_new_database(conninfo: str, seed: Seed, steps: SeedSteps) -> None:
     """Connect to a store's new database and commit its seed rows: one round trip after
     the connection is made (BEGIN, the statements and COMMIT share one pipeline sync)."""
     with psycopg.connect(conninfo, prepare_threshold=None) as conn:
         with conn.pipeline():
-            for statement, params in seed_statements(ddl.DATABASE_SCHEMA, seed):
+            for statement, params in seed_statements(ddl.DATABASE_SCHEMA, seed, steps):
                 conn.execute(statement, params)
             conn.commit()

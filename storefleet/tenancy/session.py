@@ -8,13 +8,17 @@ behind PgBouncer in transaction mode.
 The same first statement sets ``statement_timeout`` and ``lock_timeout`` for the transaction
 (a slow store holds its connections for at most that long), and a read session is
 ``READ ONLY``. A statement cancelled by those limits, or a store database that cannot be
-reached, answers 503 with ``Retry-After`` — the store is busy, not broken.
+reached, answers 503 with ``Retry-After`` — the store is busy, not broken
+(``tenancy.failures``).
 
 ``tenancy.read(store, query, params)`` is the lean path for hot read-only queries: the same
 transaction (``BEGIN READ ONLY``; the same ``set_config`` call; the query; ``COMMIT``) sent
 on a pooled psycopg connection as one simple-protocol query string (values bound
 client-side by psycopg's ``ClientCursor``), so it costs one network round trip and no ORM
 work.
+
+Placements, server access and owner credentials are read through a ``PlacementSource``
+(``tenancy.source``; the control plane implements it) and cached here.
 
 Databases a store owner brings are reached through ``ForeignPolicy`` (pinned, checked
 addresses; timeouts; no credential of ours offered): see ``storefleet.db.foreign``. Their
@@ -24,32 +28,23 @@ checked before it is used, and the engine for the old one is replaced.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import AsyncClientCursor
 from psycopg.rows import dict_row
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.util import greenlet_spawn
 
-from storefleet.config import Settings
-from storefleet.control.servers.models import DatabaseServer
-from storefleet.control.servers.service import ServerAccess, access_for
-from storefleet.db.foreign import ForeignPolicy, milliseconds
 from storefleet.db.urls import parse_url
 from storefleet.errors import NotFound, ServiceUnavailable
-from storefleet.security.keyring import Keyring
 from storefleet.tenancy.ddl import (
     APP_ROLE,
     MANAGED_ROLES,
@@ -59,79 +54,15 @@ from storefleet.tenancy.ddl import (
     external_roles,
 )
 from storefleet.tenancy.engines import EngineRegistry
+from storefleet.tenancy.entering import ENTER_STORE, ENTER_STORE_FOR_WRITE
 from storefleet.tenancy.external import ExternalDatabaseError, check_host_allowed
-from storefleet.tenancy.models import StoreDatabase
-from storefleet.tenancy.placement import StorePlacement, load_placement
+from storefleet.tenancy.failures import MOVE_RETRY_AFTER, as_unavailable
+from storefleet.tenancy.limits import TenantLimits
+from storefleet.tenancy.placement import StorePlacement
+from storefleet.tenancy.reads import ReadQuery
+from storefleet.tenancy.source import PlacementSource, ServerAccess
 
-# Schema-qualified: in a database its owner brings, nothing planted in ``public`` can stand
-# in for these functions.
-_ENTER = (
-    "SELECT pg_catalog.set_config('search_path', {schema}, true), "
-    "pg_catalog.set_config('storefleet.store_id', {store_id}, true), "
-    "pg_catalog.set_config('statement_timeout', {statement_timeout}, true), "
-    "pg_catalog.set_config('lock_timeout', {lock_timeout}, true)"
-)
-_BIND = {
-    "schema": ":schema",
-    "store_id": ":store_id",
-    "statement_timeout": ":statement_timeout",
-    "lock_timeout": ":lock_timeout",
-}
-ENTER_STORE = text(
-    _ENTER.format(**_BIND) + ", pg_catalog.set_config('transaction_read_only', 'on', true)"
-)
-ENTER_STORE_FOR_WRITE = text(
-    _ENTER.format(**_BIND) + ", pg_catalog.pg_try_advisory_xact_lock_shared("
-    "pg_catalog.hashtextextended(:store_id, 7301))"
-)
-# ``Tenancy.read``'s transaction around a ReadQuery, sent as one simple-protocol string. The
-# parameter names cannot collide with a query's own (bindparam names are identifiers).
-READ_TRANSACTION_SQL = (
-    "BEGIN READ ONLY; "
-    + _ENTER.format(
-        schema="%%(_sf_enter_schema)s",
-        store_id="%%(_sf_enter_store_id)s",
-        statement_timeout="%%(_sf_statement_timeout)s",
-        lock_timeout="%%(_sf_lock_timeout)s",
-    )
-    + "; %s; COMMIT"
-)
-BUSY_RETRY_AFTER = 2
-MOVE_RETRY_AFTER = 5
 SHARED_PLACEMENTS = ("pool", "schema")
-_DRIVER_DIALECT = pg_psycopg.dialect()
-
-
-@dataclass(frozen=True)
-class ReadQuery:
-    """A SELECT compiled once (module level) for ``Tenancy.read``.
-
-    Parameters are named ``bindparam``s, passed to psycopg as they are (no SQLAlchemy bind
-    or result processing: use column types psycopg converts itself). Nothing is prepared
-    server-side, so it is safe behind PgBouncer in transaction mode.
-    """
-
-    sql: str
-    defaults: Mapping[str, Any]
-
-    @classmethod
-    def compile(cls, statement: ClauseElement) -> ReadQuery:
-        compiled = statement.compile(dialect=_DRIVER_DIALECT)
-        return cls(sql=str(compiled), defaults=dict(compiled.params))
-
-    @property
-    def transaction_sql(self) -> str:
-        """``BEGIN; <enter the store>; <this query>; COMMIT`` as one query string."""
-        return READ_TRANSACTION_SQL % self.sql
-
-
-def store_lock_key_sql() -> str:
-    """The advisory lock a move holds exclusively while it copies a store."""
-    return "hashtextextended(%s, 7301)"
-
-
-def external_credentials_aad(store_id: uuid.UUID) -> str:
-    return f"store_databases:{store_id}:credentials"
 
 
 def _request_role(creds: dict[str, str]) -> str | None:
@@ -144,35 +75,6 @@ def _request_role(creds: dict[str, str]) -> str | None:
     return creds.get("app_role", APP_ROLE)
 
 
-@dataclass(frozen=True)
-class TenantLimits:
-    """Per-transaction limits of request work in a store, and how owner databases are met."""
-
-    statement_timeout: float = 30.0
-    lock_timeout: float = 10.0
-    foreign: ForeignPolicy = field(default_factory=ForeignPolicy)
-    allow_private: bool = False
-    address_ttl: float = 300.0
-    move_statement_timeout: float = 3600.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> TenantLimits:
-        return cls(
-            statement_timeout=settings.tenant_statement_timeout_seconds,
-            lock_timeout=settings.tenant_lock_timeout_seconds,
-            foreign=ForeignPolicy.from_settings(settings),
-            allow_private=settings.private_databases_allowed,
-            address_ttl=settings.owner_address_ttl_seconds,
-            move_statement_timeout=settings.move_statement_timeout_seconds,
-        )
-
-    def enter_params(self) -> dict[str, str]:
-        return {
-            "statement_timeout": str(milliseconds(self.statement_timeout)),
-            "lock_timeout": str(milliseconds(self.lock_timeout)),
-        }
-
-
 @dataclass
 class _OwnerDatabase:
     """A store's decrypted owner-database credentials and the addresses checked for them."""
@@ -182,45 +84,16 @@ class _OwnerDatabase:
     checked_at: float
 
 
-def is_busy(exc: BaseException) -> bool:
-    """A statement cancelled by our timeouts, or a lock not granted in time."""
-    orig = getattr(exc, "orig", exc)
-    return isinstance(orig, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable)
-
-
-def is_unreachable(exc: BaseException) -> bool:
-    """The store's database did not accept a connection (down, stalled, refused)."""
-    orig = getattr(exc, "orig", exc)
-    return isinstance(orig, psycopg.OperationalError) and not isinstance(
-        orig, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable
-    )
-
-
-def as_unavailable(exc: BaseException) -> ServiceUnavailable | None:
-    """The 503 a tenant failure should answer, or None when it is a real error."""
-    if is_busy(exc):
-        return ServiceUnavailable(
-            "The store's database is busy; try again shortly", retry_after=BUSY_RETRY_AFTER
-        )
-    if isinstance(exc, DBAPIError | psycopg.Error) and is_unreachable(exc):
-        return ServiceUnavailable(
-            "The store's database cannot be reached right now", retry_after=MOVE_RETRY_AFTER
-        )
-    return None
-
-
 class Tenancy:
     """Routes a store to its data: placements and server credentials cached, engines pooled."""
 
     def __init__(
         self,
-        control_sessions: async_sessionmaker[AsyncSession],
-        keyring: Keyring,
+        source: PlacementSource,
         registry: EngineRegistry,
         limits: TenantLimits | None = None,
     ) -> None:
-        self.control_sessions = control_sessions
-        self.keyring = keyring
+        self.source = source
         self.registry = registry
         self.limits = limits or TenantLimits()
         self._enter = self.limits.enter_params()
@@ -243,8 +116,7 @@ class Tenancy:
         if cached is not None:
             return cached
         generation = self._generation
-        async with self.control_sessions() as s:
-            found = await load_placement(s, store_id)
+        found = await self.source.placement(store_id)
         if found is None:
             raise NotFound("Store not found")
         if len(self._placements) > 100_000:
@@ -257,11 +129,10 @@ class Tenancy:
     async def server(self, server_id: uuid.UUID) -> ServerAccess:
         access = self._servers.get(server_id)
         if access is None:
-            async with self.control_sessions() as s:
-                server = await s.get(DatabaseServer, server_id)
-            if server is None:
+            found = await self.source.server(server_id)
+            if found is None:
                 raise NotFound("database server not found")
-            access = access_for(server, self.keyring)
+            access = found
             self._servers[server_id] = access
         return access
 
@@ -279,15 +150,10 @@ class Tenancy:
             return known
         generation = self._generation
         if known is None:
-            async with self.control_sessions() as s:
-                row = await s.get(StoreDatabase, store_id)
-            if row is None or row.credentials_ciphertext is None:
+            found_creds = await self.source.external_credentials(store_id)
+            if found_creds is None:
                 raise NotFound("store has no connected database")
-            creds = json.loads(
-                self.keyring.decrypt_text(
-                    row.credentials_ciphertext, external_credentials_aad(store_id)
-                )
-            )
+            creds = found_creds
         else:
             creds = known.creds
         url = parse_url(creds["url"])

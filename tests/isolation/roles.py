@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from storefleet.commerce.users.permissions import Permission as P
-from storefleet.tenancy.copy import connect, store_stats
-from storefleet.tenancy.moves import store_location
+from storefleet.control.placements.store_files import store_location
+from storefleet.tenancy.datacopy import connect, store_stats
 from tests.commerce.test_checkout_e2e import BERLIN, Shop, call, ok, runtime_of
 from tests.conftest import Stores
 from tests.isolation.attack import STAFF_PASSWORD, staff_login
@@ -89,7 +89,7 @@ class World:
         async def tenant() -> dict[str, Any]:
             location = await store_location(runtime_of(self.client), store_id)
             async with await connect(location.admin_url) as c:
-                return dict(await store_stats(c, location.schema, store_id))
+                return dict(await store_stats(c, location, store_id))
 
         out: dict[str, Any] = {"tenant": call(self.client, tenant)}
         for table in CONTROL_TABLES:

@@ -27,10 +27,11 @@ from typer.testing import CliRunner
 from storefleet.cli.main import app as cli
 from storefleet.commerce.users.models import TenantUser
 from storefleet.config import Settings
+from storefleet.control.placements.moves import move_store
+from storefleet.control.placements.store_files import store_location
 from storefleet.db.urls import libpq_conninfo, parse_url
 from storefleet.runtime import Runtime
-from storefleet.tenancy.copy import clear_store
-from storefleet.tenancy.moves import move_store, store_location
+from storefleet.tenancy.datacopy import clear_store
 from tests.conftest import PLACEMENTS, Stores, make_settings
 from tests.isolation.attack import STAFF_PASSWORD, check, staff_login
 from tests.tenancy.test_connect_database import ExternalDb, drop_store_roles

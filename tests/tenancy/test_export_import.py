@@ -17,8 +17,13 @@ from typer.testing import CliRunner
 from storefleet import __version__
 from storefleet.cli.main import app as cli
 from storefleet.config import Settings, get_settings
-from storefleet.tenancy.copy import VerificationError, clear_store, tenant_tables
-from storefleet.tenancy.moves import export_to_file, import_from_file, store_location
+from storefleet.control.placements.store_files import (
+    export_to_file,
+    import_from_file,
+    store_location,
+)
+from storefleet.runtime import TENANT_METADATA
+from storefleet.tenancy.datacopy import VerificationError, clear_store
 from tests.conftest import PLACEMENTS, Stores
 from tests.tenancy.test_moves import add_staff, call, edit_profile, fingerprint, runtime_of
 
@@ -90,7 +95,7 @@ def test_cli_export_import_and_refusals(
     exported = runner.invoke(cli, ["stores", "export", str(sid), str(path)])
     assert exported.exit_code == 0, exported.output
     rows = sum(stat.rows for stat in before.values())
-    assert f"exported {rows} rows in {len(tenant_tables())} tables" in " ".join(
+    assert f"exported {rows} rows in {len(TENANT_METADATA.sorted_tables)} tables" in " ".join(
         exported.output.split()
     )
 

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from storefleet.config import Settings
-from storefleet.runtime import Runtime
+from storefleet.runtime import TENANT_METADATA, Runtime
 from storefleet.tenancy.migrations import TenantMigrator
 from tests.conftest import Stores
 from tests.tenancy.test_connect_database import ExternalDb, drop_store_roles
@@ -54,7 +54,9 @@ SECURED_TABLE_REVISION = revision_text(
 @pytest.fixture(scope="module")
 def migrator(tmp_path_factory: pytest.TempPathFactory) -> TenantMigrator:
     target = tmp_path_factory.mktemp("hist") / "tenant"
-    return TenantMigrator(location=copy_history(target, SECURED_TABLE_REVISION))
+    return TenantMigrator(
+        location=copy_history(target, SECURED_TABLE_REVISION), metadata=TENANT_METADATA
+    )
 
 
 @pytest.fixture

@@ -22,16 +22,16 @@ from typer.testing import CliRunner
 
 from storefleet.cli.main import app as cli
 from storefleet.config import Settings, get_settings
+from storefleet.control.placements.fleet import FleetReport, migrate_fleet
 from storefleet.db.migrate import migrations_root
 from storefleet.db.urls import libpq_conninfo, with_database
-from storefleet.runtime import Runtime
-from storefleet.tenancy.fleet import FleetReport, migrate_fleet
+from storefleet.runtime import TENANT_METADATA, Runtime
+from storefleet.tenancy.databases import PlatformDatabases
 from storefleet.tenancy.migrations import ChangedMigrationError, TenantMigrator
-from storefleet.tenancy.provisioning import PlatformDatabases
 from tests.conftest import PLACEMENTS, Stores
 
 NEW = "t9001"
-REAL_HEAD = TenantMigrator().head
+REAL_HEAD = TenantMigrator(metadata=TENANT_METADATA).head
 
 
 def revision_text(title: str, upgrade: str, downgrade: str, imports: str = "") -> str:
@@ -75,7 +75,9 @@ def copy_history(target: Path, revision: str = NEW_REVISION) -> Path:
 
 @pytest.fixture(scope="module")
 def migrator(tmp_path_factory: pytest.TempPathFactory) -> TenantMigrator:
-    return TenantMigrator(location=copy_history(tmp_path_factory.mktemp("hist") / "tenant"))
+    return TenantMigrator(
+        location=copy_history(tmp_path_factory.mktemp("hist") / "tenant"), metadata=TENANT_METADATA
+    )
 
 
 @pytest.fixture(scope="module")
@@ -308,7 +310,9 @@ def test_changed_migration_file_is_refused(
         NEW_REVISION.replace("sa.Text()))", "sa.Text(), nullable=True))  # edited later"),
     )
     with pytest.raises(ChangedMigrationError, match=NEW):
-        run_fleet(settings, control_db, migrator=TenantMigrator(location=edited))
+        run_fleet(
+            settings, control_db, migrator=TenantMigrator(location=edited, metadata=TENANT_METADATA)
+        )
     result = runner.invoke(cli, ["tenants", "migrate", "--migrations", str(edited)])
     assert result.exit_code == 2, result.output
     assert "refused" in result.output and NEW in result.output

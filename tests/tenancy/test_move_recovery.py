@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from storefleet.control.placements.move_recovery import abandon_dead_moves
 from storefleet.db.urls import libpq_conninfo
-from storefleet.tenancy.moves import abandon_dead_moves
 from tests.conftest import PLACEMENTS, Stores
 from tests.tenancy.test_moves import call, runtime_of
 

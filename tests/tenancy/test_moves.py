@@ -18,10 +18,11 @@ from sqlalchemy.engine import URL
 from storefleet.api.app import create_app
 from storefleet.commerce.users.models import TenantUser
 from storefleet.config import Settings
+from storefleet.control.placements.moves import move_store
+from storefleet.control.placements.store_files import store_location
 from storefleet.errors import Conflict, ServiceUnavailable
 from storefleet.runtime import Runtime
-from storefleet.tenancy.copy import TableStat, connect, store_stats
-from storefleet.tenancy.moves import move_store, store_location
+from storefleet.tenancy.datacopy import TableStat, connect, store_stats
 from tests.conftest import Stores, make_settings
 
 T = TypeVar("T")
@@ -44,7 +45,7 @@ def call(client: TestClient, fn: Callable[..., Awaitable[T]], *args: Any, **kwar
 async def fingerprint(runtime: Runtime, store_id: uuid.UUID) -> dict[str, TableStat]:
     location = await store_location(runtime, store_id)
     async with await connect(location.admin_url) as conn:
-        return await store_stats(conn, location.schema, store_id)
+        return await store_stats(conn, location, store_id)
 
 
 async def add_staff(runtime: Runtime, store_id: uuid.UUID, n: int, tag: str) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy.engine import URL
 from storefleet.api.app import create_app
 from storefleet.control.credits import outbox
 from storefleet.control.credits import service as credits
+from storefleet.control.placements.credentials import external_credentials_aad
 from storefleet.db.foreign import ForeignPolicy
 from storefleet.db.urls import libpq_conninfo, libpq_uri, parse_url
 from storefleet.runtime import Runtime
@@ -37,7 +38,6 @@ from storefleet.tenancy.external import (
     inspect_external_database,
     validate_url_shape,
 )
-from storefleet.tenancy.session import external_credentials_aad
 from tests.conftest import Accounts, BlackHole, Stores, make_settings
 from tests.scramserver import ScramServer
 from tests.tenancy.test_connect_database import ExternalDb
@@ -328,7 +328,7 @@ def test_fleet_migration_goes_on_when_an_owner_database_fails_its_address_check(
     owner_db: ExternalDb,
     fake_dns: dict[str, str],
 ) -> None:
-    from storefleet.tenancy.fleet import migrate_fleet
+    from storefleet.control.placements.fleet import migrate_fleet
 
     runtime = runtime_of(owner_app)
     owned = owner_stores.create("pool")

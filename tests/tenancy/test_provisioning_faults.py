@@ -23,10 +23,11 @@ from typer.testing import CliRunner
 from storefleet.api.app import create_app
 from storefleet.cli.main import app as cli
 from storefleet.config import Settings, get_settings
+from storefleet.control.placements.provisioning import STEPS, Provisioner, ProvisioningFault
 from storefleet.db.urls import libpq_conninfo, with_database
+from storefleet.runtime import TENANT_METADATA
 from storefleet.tenancy.ddl import MANAGED_ROLES, TenantRoles
 from storefleet.tenancy.migrations import TenantMigrator
-from storefleet.tenancy.provisioning import STEPS, Provisioner, ProvisioningFault
 from tests.conftest import PLACEMENTS, Accounts, bearer
 from tests.pgserver import unique_name
 
@@ -151,7 +152,7 @@ def test_crash_inside_schema_creation_leaves_no_half_schema(
     pg_server: URL,
 ) -> None:
     owner = accounts.register()
-    provisioner.migrator = CrashBeforeCommit()
+    provisioner.migrator = CrashBeforeCommit(metadata=TENANT_METADATA)
     store = create_store(client, owner, "schema")
     assert store["provisioning_status"] == "failed"
     status, reached, error, database, schema, _ = control_row(control_conn, store["id"])
@@ -162,7 +163,7 @@ def test_crash_inside_schema_creation_leaves_no_half_schema(
             conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
             is None
         )
-    provisioner.migrator = TenantMigrator()
+    provisioner.migrator = TenantMigrator(metadata=TENANT_METADATA)
     retried = client.post(f"/api/stores/{store['id']}/provision", headers=bearer(owner["token"]))
     assert retried.json()["provisioning_status"] == "ready"
     assert tenant_counts(pg_server, control_conn, store["id"]) == COMPLETE

@@ -157,7 +157,7 @@ def bounced(
     Its runtime holds the default server's access with the bouncer's address, so every
     tenant connection it opens is a bouncer client; the control plane stays direct.
     """
-    from storefleet.control.servers.service import ServerAccess
+    from storefleet.tenancy.source import ServerAccess
 
     with psycopg.connect(libpq_conninfo(control_db)) as conn:
         row = conn.execute("SELECT id FROM database_servers WHERE is_default").fetchone()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from storefleet.commerce.seed import first_rows
 from storefleet.db.ids import uuid7
 from storefleet.tenancy.seed import Seed, seed_statements
 
@@ -23,9 +24,9 @@ def a_seed() -> Seed:
 
 def test_every_required_column_gets_a_value() -> None:
     seed = a_seed()
-    for model, _ in seed.rows():
+    for model, _ in first_rows(seed):
         table = model.__table__
-        statements = dict(seed_statements("tenant", seed))
+        statements = dict(seed_statements("tenant", seed, first_rows))
         sql = next(s for s in statements if f"INSERT INTO {table.name} " in s)
         params = statements[sql]
         for column in table.columns:
@@ -37,8 +38,8 @@ def test_every_required_column_gets_a_value() -> None:
 
 def test_each_call_gets_fresh_ids_and_enters_the_store_first() -> None:
     seed = a_seed()
-    first = list(seed_statements("tenant", seed))
-    second = list(seed_statements("tenant", seed))
+    first = list(seed_statements("tenant", seed, first_rows))
+    second = list(seed_statements("tenant", seed, first_rows))
     assert "set_config('role'" in first[0][0]
     assert first[0][1][2] == str(seed.store_id)
     config_ids = [

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from storefleet.cli.main import app as cli
 from storefleet.db.urls import libpq_conninfo
-from storefleet.tenancy.copy import tenant_tables
+from storefleet.runtime import TENANT_METADATA
 from tests.conftest import Stores, bearer
 from tests.tenancy.test_export_import import runner  # noqa: F401 (fixture)
 from tests.tenancy.test_moves import (
@@ -175,7 +175,7 @@ def test_second_server_holds_database_stores_and_moves_both_ways(
     moved = runner.invoke(cli, ["stores", "move", str(sid), "--to", "schema"])
     assert moved.exit_code == 0, moved.output
     rows = sum(stat.rows for stat in before.values())
-    assert f"{rows} rows in {len(tenant_tables())} tables verified" in " ".join(
+    assert f"{rows} rows in {len(TENANT_METADATA.sorted_tables)} tables verified" in " ".join(
         moved.output.split()
     )
     runtime.tenancy.invalidate(sid)

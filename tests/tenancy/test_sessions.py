@@ -17,12 +17,12 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from storefleet.config import Settings
-from storefleet.control.servers.service import ServerAccess
 from storefleet.db.urls import libpq_conninfo
 from storefleet.errors import ServiceUnavailable
 from storefleet.runtime import Runtime
 from storefleet.tenancy.engines import EngineRegistry
 from storefleet.tenancy.session import Tenancy
+from storefleet.tenancy.source import ServerAccess
 from tests.conftest import Stores
 from tests.pgbouncer import PgBouncer, pgbouncer  # noqa: F401
 
@@ -64,8 +64,7 @@ def run_with_tenancy(
         runtime = Runtime.build(settings, control_db)
         await runtime.start()
         tenancy = Tenancy(
-            runtime.control_sessions,
-            runtime.keyring,
+            runtime.tenancy.source,
             EngineRegistry(
                 max_engines=4,
                 pool_size=pool_size,

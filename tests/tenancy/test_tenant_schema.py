@@ -8,6 +8,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 
 from storefleet.db.urls import libpq_conninfo
+from storefleet.runtime import TENANT_METADATA
 from storefleet.tenancy import ddl
 from storefleet.tenancy.migrations import ChangedMigrationError, TenantMigrator, record_checksums
 from tests.pgserver import admin_execute, drop_database, unique_name
@@ -61,7 +62,7 @@ def _catalog(url: URL, schema: str) -> dict[str, list[tuple]]:
 
 
 def test_head_script_equals_history(scratch: URL) -> None:
-    migrator = TenantMigrator()
+    migrator = TenantMigrator(metadata=TENANT_METADATA)
     engine = create_engine(scratch, connect_args={"prepare_threshold": None})
     fast, replay = "store_" + "a" * 32, "store_" + "b" * 32
     with engine.begin() as conn:
@@ -98,7 +99,7 @@ def test_head_script_equals_history(scratch: URL) -> None:
 
 
 def test_changed_migration_file_is_refused() -> None:
-    current = TenantMigrator().checksums()
+    current = TenantMigrator(metadata=TENANT_METADATA).checksums()
     head = next(iter(current))
     assert record_checksums({}, current, [head]) == {head: current[head]}
     assert record_checksums({head: current[head]}, current, [head]) == {}

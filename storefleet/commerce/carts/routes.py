@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from storefleet.api.deps import ClientIP, RuntimeDep
+from storefleet.api.storefront_store import StorefrontStore
 from storefleet.commerce.carts import service
 from storefleet.commerce.carts.schemas import (
     AddressesIn,
@@ -34,7 +35,6 @@ from storefleet.commerce.orders.routes import storefront_order_out
 from storefleet.commerce.orders.schemas import StorefrontOrderOut
 from storefleet.security.tokens import TokenClaims
 from storefleet.tenancy.placement import StorePlacement
-from storefleet.tenancy.resolver import StorefrontStore
 
 router = APIRouter(prefix="/api/storefront/carts", tags=["storefront carts"])
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from storefleet.api.deps import RuntimeDep
+from storefleet.api.storefront_store import StorefrontStore
 from storefleet.commerce.catalog import service
 from storefleet.commerce.catalog.schemas import (
     PublicCategory,
@@ -15,7 +16,6 @@ from storefleet.commerce.catalog.schemas import (
 )
 from storefleet.commerce.common import CountryCode, CurrencyCode
 from storefleet.commerce.pricing.service import PricingContext
-from storefleet.tenancy.resolver import StorefrontStore
 
 router = APIRouter(prefix="/api/storefront", tags=["storefront"])
 Limit = Annotated[int, Query(ge=1, le=100)]

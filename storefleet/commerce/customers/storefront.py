@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy import select
 
 from storefleet.api.deps import ClientIP, ControlSession, RuntimeDep, bearer_token
+from storefleet.api.storefront_store import StorefrontStore
 from storefleet.commerce.common import PageParams, page_params
 from storefleet.commerce.customers import accounts as customer_accounts
 from storefleet.commerce.customers import service
@@ -42,7 +43,6 @@ from storefleet.control.accounts import service as accounts
 from storefleet.errors import AuthenticationFailed
 from storefleet.security.tokens import TokenClaims
 from storefleet.tenancy.placement import StorePlacement
-from storefleet.tenancy.resolver import StorefrontStore
 
 router = APIRouter(prefix="/api/storefront/customers", tags=["storefront customers"])
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import LargeBinary, MetaData
 
+from storefleet.control.placements.credentials import external_credentials_aad
 from storefleet.security.keyring import FORMAT_VERSION
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -83,15 +84,10 @@ class TenantEncryptedColumn:
 AnyEncryptedColumn = EncryptedColumn | TenantEncryptedColumn
 
 
-def _store_database_aad(store_id: uuid.UUID) -> str:
-    # Imported late: tenancy.session imports the server service, which registers here.
-    from storefleet.tenancy.session import external_credentials_aad
-
-    return external_credentials_aad(store_id)
-
-
 ENCRYPTED_COLUMNS: list[AnyEncryptedColumn] = [
-    EncryptedColumn("store_databases", "store_id", "credentials_ciphertext", _store_database_aad),
+    EncryptedColumn(
+        "store_databases", "store_id", "credentials_ciphertext", external_credentials_aad
+    ),
 ]
 
 

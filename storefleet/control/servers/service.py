@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
 
 import psycopg
 from sqlalchemy import func, select
@@ -13,13 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet import blocking
+from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.secrets.service import EncryptedColumn, register_encrypted_column
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.db.urls import DatabaseURLError, libpq_conninfo, parse_url
 from storefleet.errors import Conflict, InvalidInput, NotFound
 from storefleet.security.keyring import Keyring
-from storefleet.tenancy.ddl import APP_ROLE
-from storefleet.tenancy.models import StoreDatabase
+from storefleet.tenancy.source import ServerAccess
 
 DEFAULT_SERVER = "default"
 
@@ -39,22 +38,6 @@ register_encrypted_column(
         lambda k: f"database_servers:{k}:app_password",
     )
 )
-
-
-@dataclass(frozen=True)
-class ServerAccess:
-    """Decrypted connection details of one server (kept in memory only)."""
-
-    id: uuid.UUID
-    name: str
-    admin_url: URL
-    app_password: str
-
-    def admin(self, database: str) -> URL:
-        return self.admin_url.set(database=database)
-
-    def app(self, database: str) -> URL:
-        return self.admin_url.set(database=database, username=APP_ROLE, password=self.app_password)
 
 
 def _aad(server_id: uuid.UUID, what: str) -> str:

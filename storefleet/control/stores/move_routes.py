@@ -9,6 +9,9 @@ from fastapi import APIRouter
 
 from storefleet.api.deps import RuntimeDep
 from storefleet.api.store_access import CanManagePlacement, check_store_usable
+from storefleet.control.placements.models import StoreDatabase
+from storefleet.control.placements.move_plan import external_target
+from storefleet.control.placements.moves import move_store
 from storefleet.control.stores.models import Store
 from storefleet.control.stores.routes import store_out
 from storefleet.control.stores.schemas import (
@@ -19,8 +22,6 @@ from storefleet.control.stores.schemas import (
 )
 from storefleet.runtime import Runtime
 from storefleet.tenancy import external as ext
-from storefleet.tenancy.models import StoreDatabase
-from storefleet.tenancy.moves import external_target, move_store
 
 router = APIRouter(prefix="/api/stores", tags=["stores"])
 

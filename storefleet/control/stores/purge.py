@@ -21,14 +21,14 @@ from sqlalchemy import delete, select, update
 from storefleet.control.audit import service as audit
 from storefleet.control.billing.models import StorePaymentCredential
 from storefleet.control.hostnames.models import StoreHostname
+from storefleet.control.placements.loading import load_placement
+from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.stores.models import Store
 from storefleet.errors import Conflict, NotFound
-from storefleet.tenancy.models import StoreDatabase
-from storefleet.tenancy.placement import load_placement
 from storefleet.tenancy.removal import remove_store_data
 
 if TYPE_CHECKING:
-    from storefleet.runtime import Runtime
+    from storefleet.control.placements.plane import Plane
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class PurgeResult:
     error: str | None = None
 
 
-async def purge_store(runtime: Runtime, store_id: uuid.UUID) -> PurgeResult:
+async def purge_store(runtime: Plane, store_id: uuid.UUID) -> PurgeResult:
     """Remove a deleted store for good; Conflict for a store that is not deleted."""
     async with runtime.control_sessions() as s:
         store = await s.get(Store, store_id)
@@ -84,7 +84,7 @@ async def purge_store(runtime: Runtime, store_id: uuid.UUID) -> PurgeResult:
     return PurgeResult(store_id, slug)
 
 
-async def deleted_before(runtime: Runtime, days: float) -> list[uuid.UUID]:
+async def deleted_before(runtime: Plane, days: float) -> list[uuid.UUID]:
     """Stores deleted more than ``days`` ago, oldest first."""
     cutoff = datetime.now(UTC) - timedelta(days=days)
     async with runtime.control_sessions() as s:

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Response, status
 
 from storefleet.api.deps import ControlSession, CurrentCaller, RuntimeDep
 from storefleet.api.store_access import CanDeleteStore, CanManageStore
+from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.stores import service
 from storefleet.control.stores.models import Store
 from storefleet.control.stores.schemas import StoreCreate, StoreList, StoreOut, StoreUpdate
-from storefleet.tenancy.models import StoreDatabase
 
 router = APIRouter(prefix="/api/stores", tags=["stores"])
 

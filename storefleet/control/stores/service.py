@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storefleet.control.accounts.models import Account
 from storefleet.control.audit import service as audit
 from storefleet.control.billing import service as billing
+from storefleet.control.placements.models import StoreDatabase
+from storefleet.control.placements.provisioning import Provisioner
 from storefleet.control.stores.models import Store
 from storefleet.errors import Conflict, NotFound, PermissionDenied
-from storefleet.tenancy.models import StoreDatabase
-from storefleet.tenancy.provisioning import Provisioner
 
 STORE_NOT_FOUND = "Store not found"
 

@@ -23,10 +23,10 @@ from sqlalchemy import and_, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.stores.models import Store
 from storefleet.control.usage.models import UsageMetric
 from storefleet.errors import InvalidInput
-from storefleet.tenancy.models import StoreDatabase
 
 if TYPE_CHECKING:
     from storefleet.runtime import Runtime

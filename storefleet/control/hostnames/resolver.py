@@ -13,21 +13,16 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TypeVar
 
-from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storefleet.control.hostnames.models import VERIFIED, StoreHostname
 from storefleet.control.hostnames.service import normalize_hostname
-from storefleet.errors import AuthenticationFailed, BadRequest, DomainError, Locked, NotFound
-from storefleet.security.tokens import TokenClaims, TokenError
+from storefleet.errors import BadRequest, DomainError, Locked, NotFound
 from storefleet.tenancy.placement import StorePlacement
-
-if TYPE_CHECKING:
-    from storefleet.runtime import Runtime
-    from storefleet.tenancy.session import Tenancy
+from storefleet.tenancy.session import Tenancy
 
 STORE_HEADER = "x-store-id"
 STORE_NOT_FOUND = "Store not found"
@@ -175,63 +170,3 @@ class StoreResolver:
         except NotFound:
             raise NotFound(STORE_NOT_FOUND) from None
         return check_routable(placement)
-
-
-def optional_claims(request: Request, runtime: Runtime) -> TokenClaims | None:
-    """A bearer token's verified claims when one is sent (signature and expiry only).
-
-    Routing needs only the ``store_id`` claim; routes that act for the token's subject
-    authenticate it fully (revocation, token version) themselves.
-    """
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationFailed("Malformed Authorization header")
-    try:
-        return runtime.tokens.verify(token.strip())
-    except TokenError as exc:
-        raise AuthenticationFailed(str(exc)) from None
-
-
-async def storefront_store(request: Request) -> StorePlacement:
-    """The store of a public storefront request (token optional).
-
-    An unpublished store's storefront answers 404 like a missing one, except to its own
-    owner and staff (their token, not revoked), who preview it before launch.
-    """
-    runtime: Runtime = request.app.state.runtime
-    claims = optional_claims(request, runtime)
-    request.state.token_claims = claims
-    placement = await runtime.resolver.resolve(
-        host=request.headers.get("host"),
-        store_header=request.headers.get(STORE_HEADER),
-        token_store_id=claims.store_id if claims else None,
-    )
-    if not placement.published and not await _may_preview(runtime, placement, claims, request):
-        raise NotFound(STORE_NOT_FOUND)
-    return placement
-
-
-async def _may_preview(
-    runtime: Runtime, placement: StorePlacement, claims: TokenClaims | None, request: Request
-) -> bool:
-    from storefleet.control.accounts.service import PLATFORM_ACCOUNT_TYPES, verify_token
-
-    if claims is None:
-        return False
-    staff = claims.account_type == "staff" and claims.store_id == str(placement.store_id)
-    owner = claims.account_type in PLATFORM_ACCOUNT_TYPES and claims.sub == str(placement.owner_id)
-    if not (staff or owner):
-        return False
-    raw = request.headers.get("authorization", "").partition(" ")[2].strip()
-    async with runtime.control_sessions() as session:
-        try:
-            await verify_token(session, runtime.tokens, raw)
-        except AuthenticationFailed:
-            return False
-    return True
-
-
-StorefrontStore = Annotated[StorePlacement, Depends(storefront_store)]

@@ -8,7 +8,9 @@ behind, and each behind schema is upgraded in its own transaction, so a failing 
 rolls back alone and the others go on. Groups run in parallel threads up to
 ``concurrency``.
 
-The control plane follows with one statement per database, and only for stores whose
+Running the units of one database is ``tenancy.fleet_runner``; this module picks the units
+from the placement rows and records the outcome. The control plane follows with one
+statement per database, and only for stores whose
 recorded revision or error changed: a run with nothing to do costs one catalog query per
 database and no writes. Applied migration files are checksummed in
 ``tenant_migration_files``; a run refuses to start when a recorded file changed.
@@ -27,59 +29,29 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-import psycopg
 from alembic.util import CommandError
-from sqlalchemy import Connection, create_engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
+from storefleet.control.placements.loading import placement_from_rows
+from storefleet.control.placements.models import PLACEMENTS, StoreDatabase, TenantMigrationFile
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
-from storefleet.db.engine import database_error_text
-from storefleet.db.urls import engine_url_and_args, libpq_conninfo
 from storefleet.errors import DomainError
 from storefleet.tenancy import ddl
+from storefleet.tenancy.fleet_runner import (
+    FleetUnit,
+    SchemaGroup,
+    UnitResult,
+    known_revision,
+    migrate_group,
+)
 from storefleet.tenancy.migrations import TenantMigrator, record_checksums
-from storefleet.tenancy.models import PLACEMENTS, StoreDatabase, TenantMigrationFile
-from storefleet.tenancy.placement import placement_from_rows
 
 if TYPE_CHECKING:
-    from storefleet.runtime import Runtime
+    from storefleet.control.placements.plane import Plane
 
 log = logging.getLogger(__name__)
-
-UNIT_KINDS = ("pool", "schema", "database", "template")
-OUTCOMES = ("migrated", "current", "would_migrate", "failed", "skipped")
-
-
-@dataclass(frozen=True)
-class FleetUnit:
-    """One schema to bring to the target, and the stores whose data it holds."""
-
-    kind: str
-    location: str
-    database: str
-    schema: str
-    store_ids: tuple[uuid.UUID, ...] = ()
-    roles: ddl.TenantRoles = ddl.MANAGED_ROLES
-
-    @property
-    def label(self) -> str:
-        if self.kind in ("schema", "database") and len(self.store_ids) == 1:
-            return f"{self.kind} {self.store_ids[0]}"
-        return f"{self.kind} {self.location}/{self.database}/{self.schema}"
-
-
-@dataclass
-class UnitResult:
-    unit: FleetUnit
-    outcome: str
-    from_revision: str | None
-    to_revision: str | None
-    error: str | None = None
-    seconds: float = 0.0
 
 
 ProgressCallback = Callable[[UnitResult, int, int], None]
@@ -124,24 +96,15 @@ class FleetReport:
 
 
 @dataclass
-class _Group:
-    """Units sharing one (server, database): served by one connection."""
-
-    location: str
-    url: URL
-    units: list[FleetUnit]
-
-
-@dataclass
 class _Plan:
-    groups: list[_Group]
+    groups: list[SchemaGroup]
     recorded: dict[uuid.UUID, tuple[str | None, str | None]]
     not_ready: int
     unreachable: list[UnitResult] = field(default_factory=list)
 
 
 async def migrate_fleet(
-    runtime: Runtime,
+    runtime: Plane,
     *,
     target: str = "head",
     concurrency: int = 4,
@@ -190,10 +153,10 @@ async def migrate_fleet(
     for result in plan.unreachable:
         emit(result)
 
-    async def run_group(group: _Group, limiter: anyio.CapacityLimiter) -> None:
+    async def run_group(group: SchemaGroup, limiter: anyio.CapacityLimiter) -> None:
         results = await anyio.to_thread.run_sync(
             partial(
-                _migrate_group,
+                migrate_group,
                 group,
                 migrator,
                 revision,
@@ -230,7 +193,7 @@ async def migrate_fleet(
 
 
 async def _plan(
-    runtime: Runtime,
+    runtime: Plane,
     *,
     store_ids: Collection[uuid.UUID] | None,
     placements: Collection[str] | None,
@@ -251,18 +214,18 @@ async def _plan(
         )
     wanted_ids = set(store_ids) if store_ids is not None else None
     wanted_kinds = set(placements) if placements is not None else set(PLACEMENTS)
-    groups: dict[tuple[str, str], _Group] = {}
+    groups: dict[tuple[str, str], SchemaGroup] = {}
     pools: dict[tuple[str, str, str], list[uuid.UUID]] = {}
     recorded: dict[uuid.UUID, tuple[str | None, str | None]] = {}
     not_ready = 0
     unreachable: list[UnitResult] = []
 
-    async def group_for(db: StoreDatabase, store: Store, location: str, key: str) -> _Group:
+    async def group_for(db: StoreDatabase, store: Store, location: str, key: str) -> SchemaGroup:
         found = groups.get((key, db.database_name))
         if found is None:
             where = placement_from_rows(db, store)
             url = await runtime.tenancy.admin_url(where)
-            found = _Group(location=location, url=url, units=[])
+            found = SchemaGroup(location=location, url=url, units=[])
             groups[(key, db.database_name)] = found
         return found
 
@@ -320,7 +283,7 @@ async def _plan(
             access = await runtime.tenancy.server(srv.id)
             groups.setdefault(
                 (str(srv.id), template),
-                _Group(location=srv.name, url=access.admin(template), units=[]),
+                SchemaGroup(location=srv.name, url=access.admin(template), units=[]),
             ).units.append(FleetUnit("template", srv.name, template, ddl.DATABASE_SCHEMA))
     return _Plan(
         groups=[g for g in groups.values() if g.units],
@@ -330,144 +293,8 @@ async def _plan(
     )
 
 
-def _template_exists(url: URL) -> bool:
-    with psycopg.connect(
-        libpq_conninfo(url.set(database="postgres")), autocommit=True, prepare_threshold=None
-    ) as conn:
-        return (
-            conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,)).fetchone()
-            is not None
-        )
-
-
-def _migrate_group(
-    group: _Group,
-    migrator: TenantMigrator,
-    target: str,
-    ancestors: frozenset[str],
-    *,
-    dry_run: bool,
-    lock_timeout_ms: int,
-    emit: Callable[[UnitResult], None],
-) -> list[UnitResult]:
-    """One database: one catalog query, then each behind schema in its own transaction.
-
-    Runs in a worker thread. The catalog query goes over a plain driver connection; only a
-    database with something to apply gets a SQLAlchemy connection for Alembic (its dialect
-    set-up costs round trips of its own). Nothing is left connected afterwards (a template
-    database refuses to be cloned while anyone is connected to it).
-    """
-    results: list[UnitResult] = []
-
-    def done(result: UnitResult) -> None:
-        results.append(result)
-        emit(result)
-
-    try:
-        with psycopg.connect(
-            libpq_conninfo(group.url), autocommit=True, prepare_threshold=None
-        ) as catalog:
-            revisions = migrator.current_revisions(catalog, [u.schema for u in group.units])
-    except psycopg.OperationalError as exc:
-        templates_only = all(u.kind == "template" for u in group.units)
-        if templates_only and not _template_exists(group.url):
-            for unit in group.units:
-                done(UnitResult(unit, "skipped", None, None, "no template database yet"))
-            return results
-        for unit in group.units:
-            done(UnitResult(unit, "failed", None, None, database_error_text(exc)))
-        return results
-
-    behind: list[FleetUnit] = []
-    for unit in group.units:
-        settled = _without_upgrade(
-            unit, revisions[unit.schema], migrator, target, ancestors, dry_run=dry_run
-        )
-        if settled is None:
-            behind.append(unit)
-        else:
-            done(settled)
-    if not behind:
-        return results
-
-    engine_url, connect_args = engine_url_and_args(group.url)
-    engine = create_engine(
-        engine_url, poolclass=NullPool, connect_args={"prepare_threshold": None, **connect_args}
-    )
-    try:
-        try:
-            conn = engine.connect()
-        except OperationalError as exc:
-            for unit in behind:
-                done(UnitResult(unit, "failed", None, None, database_error_text(exc)))
-            return results
-        with conn:
-            for unit in behind:
-                done(
-                    _upgrade_unit(
-                        conn, unit, revisions[unit.schema], migrator, target, lock_timeout_ms
-                    )
-                )
-    finally:
-        engine.dispose()
-    return results
-
-
-def _without_upgrade(
-    unit: FleetUnit,
-    current: str | None,
-    migrator: TenantMigrator,
-    target: str,
-    ancestors: frozenset[str],
-    *,
-    dry_run: bool,
-) -> UnitResult | None:
-    """The unit's outcome when nothing is to be applied to it; None when it must upgrade."""
-    if current == target:
-        return UnitResult(unit, "current", current, current)
-    if current is None:
-        if unit.kind == "template":
-            return UnitResult(unit, "skipped", None, None, "template not initialised yet")
-        return UnitResult(unit, "failed", None, None, "schema has no alembic_version table")
-    if current not in ancestors:
-        if _known(migrator, current):
-            return UnitResult(unit, "skipped", current, current, f"ahead of the target ({current})")
-        return UnitResult(unit, "failed", current, current, f"unknown revision {current!r}")
-    if dry_run:
-        return UnitResult(unit, "would_migrate", current, target)
-    return None
-
-
-def _upgrade_unit(
-    conn: Connection,
-    unit: FleetUnit,
-    current: str | None,
-    migrator: TenantMigrator,
-    target: str,
-    lock_timeout_ms: int,
-) -> UnitResult:
-    started = time.perf_counter()
-    try:
-        with conn.begin():
-            # A busy table fails this schema quickly instead of queueing every request.
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
-            migrator.upgrade(conn, unit.schema, target, roles=unit.roles)
-    except Exception as exc:
-        error = database_error_text(exc)
-        log.warning("tenant migration of %s failed: %s", unit.label, error)
-        return UnitResult(unit, "failed", current, current, error, time.perf_counter() - started)
-    return UnitResult(unit, "migrated", current, target, None, time.perf_counter() - started)
-
-
-def _known(migrator: TenantMigrator, revision: str) -> bool:
-    try:
-        return migrator.script.get_revision(revision) is not None
-    except CommandError:
-        return False
-
-
 async def _record_revisions(
-    runtime: Runtime,
+    runtime: Plane,
     results: Sequence[UnitResult],
     recorded: dict[uuid.UUID, tuple[str | None, str | None]],
 ) -> int:
@@ -504,7 +331,7 @@ async def _record_revisions(
 
 
 async def _record_checksums(
-    runtime: Runtime,
+    runtime: Plane,
     migrator: TenantMigrator,
     results: Sequence[UnitResult],
     existing: dict[str, str],
@@ -514,7 +341,7 @@ async def _record_checksums(
     reached = {r.to_revision for r in results if r.to_revision}
     applied: set[str] = set()
     for revision in reached:
-        if _known(migrator, revision):
+        if known_revision(migrator, revision):
             applied.update(migrator.path_between(None, revision))
     new = record_checksums(existing, checksums, sorted(applied))
     if not new:

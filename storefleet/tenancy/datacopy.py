@@ -56,10 +56,12 @@ class ForeignRows(Conflict):
 
 @dataclass(frozen=True)
 class Location:
-    """One store's tenant tables: a database (owner-level URL) and a schema in it."""
+    """One store's tenant tables: a database (owner-level URL), a schema in it, and the
+    tenant tables (in foreign-key order) handed to tenancy when the app was assembled."""
 
     admin_url: URL
     schema: str
+    tables: tuple[Table, ...]
 
     def same_as(self, other: Location) -> bool:
         a, b = self.admin_url, other.admin_url
@@ -78,12 +80,6 @@ class TableStat:
 
     def as_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "checksum": self.checksum}
-
-
-def tenant_tables() -> list[Table]:
-    from storefleet.commerce.models import TenantBase
-
-    return list(TenantBase.metadata.sorted_tables)
 
 
 def _name(name: str) -> str:
@@ -178,18 +174,19 @@ async def table_stat(
 
 
 async def store_stats(
-    conn: psycopg.AsyncConnection[Any], schema: str, store_id: uuid.UUID
+    conn: psycopg.AsyncConnection[Any], location: Location, store_id: uuid.UUID
 ) -> dict[str, TableStat]:
     """Every tenant table's count and checksum for the store, in one transaction."""
     async with conn.transaction():
         await enter(conn, store_id)
-        return await store_stats_in_txn(conn, schema, store_id)
+        return await store_stats_in_txn(conn, location, store_id)
 
 
 async def store_stats_in_txn(
-    conn: psycopg.AsyncConnection[Any], schema: str, store_id: uuid.UUID
+    conn: psycopg.AsyncConnection[Any], location: Location, store_id: uuid.UUID
 ) -> dict[str, TableStat]:
-    return {t.name: await table_stat(conn, schema, t, store_id) for t in tenant_tables()}
+    schema = location.schema
+    return {t.name: await table_stat(conn, schema, t, store_id) for t in location.tables}
 
 
 def copy_out(schema: str, table: Table, store_id: uuid.UUID) -> sql.Composed:
@@ -204,17 +201,17 @@ def copy_out(schema: str, table: Table, store_id: uuid.UUID) -> sql.Composed:
 
 
 async def delete_store_rows(
-    conn: psycopg.AsyncConnection[Any], schema: str, store_id: uuid.UUID
+    conn: psycopg.AsyncConnection[Any], location: Location, store_id: uuid.UUID
 ) -> int:
     """Remove the store's rows from every tenant table (reverse FK order), caller's txn.
 
     The store setting is in place, so under RLS only this store's rows are visible anyway.
     """
     removed = 0
-    for table in reversed(tenant_tables()):
+    for table in reversed(location.tables):
         cur = await conn.execute(
             sql.SQL("DELETE FROM {} WHERE store_id OPERATOR(pg_catalog.=) {}").format(
-                _qualified(schema, table.name), _store(store_id)
+                _qualified(location.schema, table.name), _store(store_id)
             )
         )
         removed += cur.rowcount
@@ -225,7 +222,7 @@ async def clear_store(location: Location, store_id: uuid.UUID) -> int:
     """Delete the store's rows at ``location`` in one transaction (garbage or old copy)."""
     async with await connect(location.admin_url) as conn, conn.transaction():
         await enter(conn, store_id)
-        return await delete_store_rows(conn, location.schema, store_id)
+        return await delete_store_rows(conn, location, store_id)
 
 
 # ---- loading through a staging table ---------------------------------------------------
@@ -300,9 +297,10 @@ class Loader:
 
 
 async def begin_load(
-    conn: psycopg.AsyncConnection[Any], schema: str, store_id: uuid.UUID, *, origin: str
+    conn: psycopg.AsyncConnection[Any], location: Location, store_id: uuid.UUID, *, origin: str
 ) -> Loader:
     """Open the target side in the caller's transaction: store entered, leftovers removed."""
+    schema = location.schema
     await enter(conn, store_id)
     cur = await conn.execute(
         "SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c "
@@ -314,7 +312,7 @@ async def begin_load(
     found = await cur.fetchone()
     if found is None:
         raise Conflict(f"the target schema {schema} has no tenant tables")
-    await delete_store_rows(conn, schema, store_id)
+    await delete_store_rows(conn, location, store_id)
     return Loader(conn, schema, store_id, str(found[0]), origin)
 
 
@@ -344,8 +342,8 @@ async def copy_store(
         stats: dict[str, TableStat] = {}
         async with src.transaction(), dst.transaction():
             await enter(src, store_id)
-            loader = await begin_load(dst, target.schema, store_id, origin="The source database")
-            for table in tenant_tables():
+            loader = await begin_load(dst, target, store_id, origin="The source database")
+            for table in target.tables:
                 out = copy_out(source.schema, table, store_id)
                 async with src.cursor().copy(out) as reader:
                     loaded = await loader.load(table, _stream(reader))

@@ -17,8 +17,8 @@ from contextlib import suppress
 import psycopg
 from sqlalchemy.engine import URL
 
+from storefleet.control.hostnames.resolver import StoreResolver
 from storefleet.db.urls import libpq_conninfo
-from storefleet.tenancy.resolver import StoreResolver
 
 log = logging.getLogger(__name__)
 
