@@ -13,10 +13,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Request
 from sqlalchemy import select
 
 from storefleet.api.deps import AnyClaims, RuntimeDep
+from storefleet.api.unit_of_work import authorize_store
 from storefleet.commerce.users import permissions
 from storefleet.commerce.users.models import TenantUser
 from storefleet.commerce.users.permissions import Permission
@@ -106,6 +107,7 @@ class StorePermission:
 
     async def __call__(
         self,
+        request: Request,
         store_id: Annotated[uuid.UUID, Path()],
         runtime: RuntimeDep,
         claims: AnyClaims,
@@ -113,6 +115,7 @@ class StorePermission:
         owner_only = permissions.owner_only(self.permission)
         ctx = await _member(runtime, claims, store_id, suspended_ok=owner_only)
         permissions.require(ctx.role, self.permission)
+        authorize_store(request, ctx.placement)
         return ctx
 
 

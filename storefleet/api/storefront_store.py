@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
+from storefleet.api.unit_of_work import authorize_store
 from storefleet.control.accounts.service import PLATFORM_ACCOUNT_TYPES, verify_token
 from storefleet.control.hostnames.resolver import STORE_HEADER, STORE_NOT_FOUND
 from storefleet.errors import AuthenticationFailed, NotFound
@@ -55,6 +56,7 @@ async def storefront_store(request: Request) -> StorePlacement:
     )
     if not placement.published and not await _may_preview(runtime, placement, claims, request):
         raise NotFound(STORE_NOT_FOUND)
+    authorize_store(request, placement)
     return placement
 
 
