@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import ColumnElement, DateTime, MetaData, func
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -38,3 +39,18 @@ def updated_at() -> Mapped[datetime]:
     return mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
     )
+
+
+class SoftDeleted:
+    """A model whose rows are deleted by stamping ``deleted_at``.
+
+    ``Model.live()`` is the one filter for rows that still exist; the model declares the
+    ``deleted_at`` column itself (where it sits in the table is the model's business).
+    """
+
+    if TYPE_CHECKING:
+        deleted_at: Mapped[datetime | None]
+
+    @classmethod
+    def live(cls) -> ColumnElement[bool]:
+        return cls.deleted_at.is_(None)
