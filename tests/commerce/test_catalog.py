@@ -14,8 +14,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL
 
 from storefleet.db.urls import libpq_conninfo, with_database
-from tests.conftest import PLACEMENTS, Stores
-from tests.pgserver import unique_name
+from storefleet.testing import PLACEMENTS, Stores, unique_name
 
 Shop = dict[str, Any]
 PROBLEM = "application/problem+json"

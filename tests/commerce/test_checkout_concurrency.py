@@ -31,9 +31,8 @@ from storefleet.commerce.carts.models import Cart, CartItem
 from storefleet.commerce.carts.service import new_token
 from storefleet.config import Settings
 from storefleet.db.ids import uuid7
+from storefleet.testing import Stores, unique_name
 from tests.commerce.test_checkout_e2e import BERLIN, Shop, call, ok, runtime_of
-from tests.conftest import Stores
-from tests.pgserver import unique_name
 
 
 def _free_port() -> int:

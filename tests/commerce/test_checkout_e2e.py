@@ -20,8 +20,7 @@ from sqlalchemy import func, select
 
 from storefleet.commerce import models as m
 from storefleet.runtime import Runtime
-from tests.conftest import PLACEMENTS, Stores, bearer
-from tests.pgserver import unique_name
+from storefleet.testing import PLACEMENTS, Stores, bearer, unique_name
 
 T = TypeVar("T")
 PROBLEM = "application/problem+json"

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from storefleet.commerce.customers import service as customers
 from storefleet.commerce.orders.models import Order
 from storefleet.commerce.users.models import TenantUser
+from storefleet.testing import PLACEMENTS, bearer
 from tests.commerce.test_customers import (
     ACCOUNT,
     ADDRESS,
@@ -30,7 +31,6 @@ from tests.commerce.test_customers import (
     sign_up,
     storefront,
 )
-from tests.conftest import PLACEMENTS, bearer
 
 __all__ = ["shop", "shops"]  # fixtures
 

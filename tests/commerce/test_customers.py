@@ -21,8 +21,7 @@ from storefleet.commerce.orders.checkout import next_order_number
 from storefleet.commerce.orders.models import Order
 from storefleet.commerce.users.models import TenantUser
 from storefleet.runtime import Runtime
-from tests.conftest import PLACEMENTS, Stores, bearer
-from tests.pgserver import unique_name
+from storefleet.testing import PLACEMENTS, Stores, bearer, unique_name
 
 T = TypeVar("T")
 Shop = dict[str, Any]

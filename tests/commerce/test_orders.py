@@ -18,8 +18,8 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
 from storefleet.commerce.carts.models import Cart
+from storefleet.testing import Stores
 from tests.commerce.test_checkout_e2e import BERLIN, Shop, call, counts, ok, problem, runtime_of
-from tests.conftest import Stores
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from storefleet.testing import PLACEMENTS, Stores
 from tests.commerce.test_catalog import Shop, api, assert_problem, front, make_shops, tshirt
-from tests.conftest import PLACEMENTS, Stores
 
 
 @pytest.fixture(scope="module")

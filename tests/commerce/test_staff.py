@@ -14,8 +14,7 @@ from psycopg.rows import dict_row
 from sqlalchemy.engine import URL
 
 from storefleet.db.urls import libpq_conninfo, with_database
-from tests.conftest import PLACEMENTS, STRONG_PASSWORD, Stores, bearer
-from tests.pgserver import unique_name
+from storefleet.testing import PLACEMENTS, STRONG_PASSWORD, Stores, bearer, unique_name
 
 PROBLEM = "application/problem+json"
 STAFF_PASSWORD = "Staff-Passw0rd!x"

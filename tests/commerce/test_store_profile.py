@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import PLACEMENTS, Accounts, Stores, bearer
+from storefleet.testing import PLACEMENTS, Accounts, Stores, bearer
 
 VALID = {
     "description": "Hand-made things",

@@ -18,9 +18,8 @@ from storefleet.commerce.shipping import service as shipping
 from storefleet.commerce.tax import service as tax
 from storefleet.errors import InvalidInput
 from storefleet.security.keyring import DecryptionError
+from storefleet.testing import PLACEMENTS, Stores, unique_name
 from tests.commerce.test_customers import call, problem, runtime_of
-from tests.conftest import PLACEMENTS, Stores
-from tests.pgserver import unique_name
 
 Shop = dict[str, Any]
 

@@ -18,7 +18,7 @@ from storefleet.control.credits import outbox
 from storefleet.control.credits import service as credits
 from storefleet.db.urls import libpq_conninfo
 from storefleet.runtime import Runtime
-from tests.conftest import Stores
+from storefleet.testing import Stores
 
 SERVICE = "ai.product_description"
 

@@ -23,9 +23,8 @@ from storefleet.api.app import create_app
 from storefleet.config import Settings
 from storefleet.db.migrate import alembic_config, upgrade_control
 from storefleet.db.urls import libpq_conninfo, with_database
-from tests.conftest import Stores, make_settings
+from storefleet.testing import Stores, admin_execute, drop_database, make_settings, unique_name
 from tests.dnsserver import DnsServer, dns_server
-from tests.pgserver import admin_execute, drop_database, unique_name
 
 STOREFRONT = "/api/storefront/store"
 Store = dict[str, object]

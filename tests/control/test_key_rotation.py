@@ -17,7 +17,7 @@ from storefleet.config import get_settings
 from storefleet.control.secrets import service as secrets
 from storefleet.runtime import Runtime
 from storefleet.security.keyring import DecryptionError, Keyring
-from tests.conftest import make_settings
+from storefleet.testing import make_settings
 
 VALUES = {"stripe.secret_key": "sk_test_abc'123", "stripe.webhook_secret": "whsec_x", "other": "ü"}
 

@@ -31,7 +31,7 @@ from storefleet.db.urls import libpq_conninfo
 from storefleet.runtime import Runtime
 from storefleet.security.keyring import Keyring
 from storefleet.tenancy.base import TenantBase
-from tests.conftest import Stores
+from storefleet.testing import Stores
 from tests.control.test_key_rotation_stores import (  # noqa: F401 (fixtures)
     client,
     home,

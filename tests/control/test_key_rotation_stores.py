@@ -32,7 +32,7 @@ from storefleet.config import get_settings
 from storefleet.db.urls import libpq_conninfo
 from storefleet.runtime import Runtime
 from storefleet.security.keyring import Key, Keyring
-from tests.conftest import TEST_ENV, Accounts, Stores, make_settings
+from storefleet.testing import TEST_ENV, Accounts, Stores, make_settings
 from tests.scramserver import ScramServer
 from tests.tenancy.test_connect_database import ExternalDb
 from tests.tenancy.test_moves import call, runtime_of

@@ -27,10 +27,9 @@ from storefleet.control.usage.monthly import MonthlyRequests, month_of, next_mon
 from storefleet.control.usage.service import UsageRecorder
 from storefleet.db.urls import libpq_conninfo
 from storefleet.runtime import Runtime
+from storefleet.testing import PLACEMENTS, Accounts, Stores, bearer, make_settings, unique_name
 from tests.commerce.test_checkout_concurrency import carts
 from tests.commerce.test_checkout_e2e import Shop, ok, problem
-from tests.conftest import PLACEMENTS, Accounts, Stores, bearer, make_settings
-from tests.pgserver import unique_name
 
 TINY_PLAN = uuid.UUID(int=99)
 FEW_ORDERS_PLAN = uuid.UUID(int=98)

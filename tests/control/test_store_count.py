@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
 from storefleet.api.app import create_app
-from tests.conftest import Accounts, bearer, make_settings
+from storefleet.testing import Accounts, bearer, make_settings
 
 
 @pytest.fixture(scope="module")

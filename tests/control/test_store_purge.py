@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from storefleet.cli.main import app as cli
 from storefleet.db.urls import libpq_conninfo
-from tests.conftest import PLACEMENTS, Stores, bearer
+from storefleet.testing import PLACEMENTS, Stores, bearer
 from tests.scramserver import ScramServer
 from tests.tenancy.test_connect_database import ExternalDb
 

@@ -22,7 +22,7 @@ from storefleet.control.billing import credentials
 from storefleet.control.secrets.service import ENCRYPTED_COLUMNS, count_by_key_id
 from storefleet.runtime import Runtime
 from storefleet.security.keyring import DecryptionError
-from tests.conftest import Accounts, Stores, bearer, make_settings
+from storefleet.testing import Accounts, Stores, bearer, make_settings
 from tests.control.stripe_server import (
     PLATFORM_KEY,
     WEBHOOK_SECRET,

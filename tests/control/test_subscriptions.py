@@ -27,7 +27,7 @@ from storefleet.cli.main import app as cli_app
 from storefleet.config import Settings, get_settings
 from storefleet.control.billing import plans
 from storefleet.runtime import Runtime
-from tests.conftest import Stores, make_settings
+from storefleet.testing import Stores, make_settings
 from tests.control.stripe_server import (
     PLATFORM_KEY,
     WEBHOOK_SECRET,

@@ -18,7 +18,7 @@ from storefleet.config import Settings
 from storefleet.control.usage.middleware import UsageMetering
 from storefleet.control.usage.service import UsageRecord, UsageRecorder, prune
 from storefleet.runtime import Runtime
-from tests.conftest import Accounts, Stores, bearer, make_settings
+from storefleet.testing import Accounts, Stores, bearer, make_settings
 
 
 def runtime_of(client: TestClient) -> Runtime:

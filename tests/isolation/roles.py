@@ -22,10 +22,9 @@ from psycopg import sql
 from storefleet.commerce.users.permissions import Permission as P
 from storefleet.tenancy.copy import connect, store_stats
 from storefleet.tenancy.moves import store_location
+from storefleet.testing import Stores, unique_name
 from tests.commerce.test_checkout_e2e import BERLIN, Shop, call, ok, runtime_of
-from tests.conftest import Stores
 from tests.isolation.attack import STAFF_PASSWORD, staff_login
-from tests.pgserver import unique_name
 
 ROLES = ("staff", "admin", "owner")
 OTHER_PLACEMENT = {"pool": "schema", "schema": "pool", "database": "pool"}

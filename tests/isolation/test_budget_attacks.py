@@ -25,7 +25,7 @@ from storefleet.api.ratelimit import Budgets, RateLimit
 from storefleet.config import Settings
 from storefleet.control.billing.limits import plan_limits_cache
 from storefleet.runtime import Runtime
-from tests.conftest import PLACEMENTS, Accounts, Stores, bearer, make_settings
+from storefleet.testing import PLACEMENTS, Accounts, Stores, bearer, make_settings
 
 LIMIT = 20  # per minute; one storefront client gets a quarter of it
 SHARE = LIMIT // 4

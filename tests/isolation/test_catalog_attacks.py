@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
+from storefleet.testing import PLACEMENTS, Stores, bearer
 from tests.commerce.test_catalog import (
     Shop,
     api,
@@ -24,7 +25,6 @@ from tests.commerce.test_catalog import (
     make_counter,
     tshirt,
 )
-from tests.conftest import PLACEMENTS, Stores, bearer
 from tests.isolation.attack import Request, refused_then_allowed
 
 STAFF_PASSWORD = "Staff-Passw0rd!x"

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from storefleet.testing import PLACEMENTS, Stores, bearer, unique_name
 from tests.commerce.test_checkout_e2e import Shop as Storefront
 from tests.commerce.test_checkout_e2e import ok
 from tests.commerce.test_customers import (
@@ -39,9 +40,7 @@ from tests.commerce.test_customers import (
     storefront,
     verify,
 )
-from tests.conftest import PLACEMENTS, Stores, bearer
 from tests.isolation.attack import Request, refused_then_allowed
-from tests.pgserver import unique_name
 
 Shop = dict[str, Any]
 STAFF_PASSWORD = "Staff-Passw0rd!x"

@@ -31,7 +31,7 @@ from storefleet.db.urls import libpq_conninfo, parse_url
 from storefleet.runtime import Runtime
 from storefleet.tenancy.copy import clear_store
 from storefleet.tenancy.moves import move_store, store_location
-from tests.conftest import PLACEMENTS, Stores, make_settings
+from storefleet.testing import PLACEMENTS, Stores, make_settings
 from tests.isolation.attack import STAFF_PASSWORD, check, staff_login
 from tests.tenancy.test_connect_database import ExternalDb, drop_store_roles
 from tests.tenancy.test_export_import import runner  # noqa: F401 (fixture)

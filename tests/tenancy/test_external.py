@@ -26,7 +26,7 @@ from storefleet.tenancy.external import (
     is_behind_pooler,
     validate_url_shape,
 )
-from tests.pgserver import admin_execute, drop_database, unique_name
+from storefleet.testing import admin_execute, drop_database, unique_name
 
 PASSWORD = "Zebra-Qu1ll-Secret-7781"
 SUPAVISOR_HOST = "aws-0-eu-central-1.pooler.supabase.com"

@@ -20,7 +20,7 @@ from sqlalchemy.engine import URL
 from storefleet.config import Settings
 from storefleet.runtime import Runtime
 from storefleet.tenancy.migrations import TenantMigrator
-from tests.conftest import Stores
+from storefleet.testing import Stores
 from tests.tenancy.test_connect_database import ExternalDb, drop_store_roles
 from tests.tenancy.test_fleet_migrations import (
     NEW,

@@ -28,7 +28,7 @@ from storefleet.runtime import Runtime
 from storefleet.tenancy.fleet import FleetReport, migrate_fleet
 from storefleet.tenancy.migrations import ChangedMigrationError, TenantMigrator
 from storefleet.tenancy.provisioning import PlatformDatabases
-from tests.conftest import PLACEMENTS, Stores
+from storefleet.testing import PLACEMENTS, Stores
 
 NEW = "t9001"
 REAL_HEAD = TenantMigrator().head

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from storefleet.db.urls import libpq_conninfo
 from storefleet.tenancy.moves import abandon_dead_moves
-from tests.conftest import PLACEMENTS, Stores
+from storefleet.testing import PLACEMENTS, Stores
 from tests.tenancy.test_moves import call, runtime_of
 
 

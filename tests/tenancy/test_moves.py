@@ -22,7 +22,7 @@ from storefleet.errors import Conflict, ServiceUnavailable
 from storefleet.runtime import Runtime
 from storefleet.tenancy.copy import TableStat, connect, store_stats
 from storefleet.tenancy.moves import move_store, store_location
-from tests.conftest import Stores, make_settings
+from storefleet.testing import Stores, make_settings
 
 T = TypeVar("T")
 

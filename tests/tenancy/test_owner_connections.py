@@ -38,7 +38,8 @@ from storefleet.tenancy.external import (
     validate_url_shape,
 )
 from storefleet.tenancy.session import external_credentials_aad
-from tests.conftest import Accounts, BlackHole, Stores, make_settings
+from storefleet.testing import Accounts, Stores, make_settings
+from tests.conftest import BlackHole
 from tests.scramserver import ScramServer
 from tests.tenancy.test_connect_database import ExternalDb
 from tests.tenancy.test_moves import runtime_of

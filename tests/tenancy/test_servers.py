@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from storefleet.cli.main import app as cli
 from storefleet.db.urls import libpq_conninfo
 from storefleet.tenancy.copy import tenant_tables
-from tests.conftest import Stores, bearer
+from storefleet.testing import Stores, bearer
 from tests.tenancy.test_export_import import runner  # noqa: F401 (fixture)
 from tests.tenancy.test_moves import (
     add_staff,
