@@ -35,7 +35,6 @@ from sqlalchemy.engine import Engine
 from bench.common import (
     Env,
     bench_env,
-    drop_database,
     machine_info,
     median,
     ms,
@@ -49,6 +48,7 @@ from storefleet.db.urls import libpq_conninfo, with_database
 from storefleet.tenancy import ddl
 from storefleet.tenancy import provisioning as provisioning_module
 from storefleet.tenancy.migrations import TenantMigrator
+from storefleet.testing import drop_database
 
 PLACEMENTS = ("pool", "schema", "database")
 POOL_TARGET_MS = 50.0

