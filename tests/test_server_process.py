@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,13 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from storefleet.testing import free_port
+
 PASSWORD = "Walkthr0ugh-Pass!"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(
@@ -99,7 +94,7 @@ def _wait_gone(home: Path, timeout: float = 30) -> None:
 def test_walkthrough_then_restart_keeps_the_account(tmp_path: Path) -> None:
     home = tmp_path / "home"
     log_path = tmp_path / "server.log"
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = _start(home, port, log_path)
     try:
@@ -184,7 +179,7 @@ def test_forwarded_for_counts_only_from_a_configured_proxy(tmp_path: Path) -> No
     sees; with --proxy-headers (this test's loopback peer is the proxy) it does."""
     home = tmp_path / "home"
     log_path = tmp_path / "server.log"
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = _start(home, port, log_path)
     try:

@@ -10,7 +10,6 @@ naming ``code`` and no order — it never silently succeeds without the discount
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -22,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
@@ -31,37 +29,14 @@ from storefleet.commerce.carts.models import Cart, CartItem
 from storefleet.commerce.carts.service import new_token
 from storefleet.config import Settings
 from storefleet.db.ids import uuid7
-from storefleet.testing import Stores, unique_name
+from storefleet.testing import Stores, live_server, unique_name
 from tests.commerce.test_checkout_e2e import BERLIN, Shop, call, ok, runtime_of
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(settings: Settings, control_db: URL) -> Iterator[str]:
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings, control_db),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        limit_concurrency=500,
-    )
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not instance.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(30)
+    with live_server(create_app(settings, control_db), limit_concurrency=500) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,15 @@ from storefleet.control.usage.monthly import MonthlyRequests, month_of, next_mon
 from storefleet.control.usage.service import UsageRecorder
 from storefleet.db.urls import libpq_conninfo
 from storefleet.runtime import Runtime
-from storefleet.testing import PLACEMENTS, Accounts, Stores, bearer, make_settings, unique_name
+from storefleet.testing import (
+    PLACEMENTS,
+    Accounts,
+    Stores,
+    asgi_client,
+    bearer,
+    make_settings,
+    unique_name,
+)
 from tests.commerce.test_checkout_concurrency import carts
 from tests.commerce.test_checkout_e2e import Shop, ok, problem
 
@@ -263,8 +271,7 @@ def test_concurrent_checkouts_never_overshoot_the_monthly_orders(
     ok(shop.checkout(tokens[0]), 201)
 
     async def race() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=client.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with asgi_client(client.app) as http:
             racer = shop.using(http)  # type: ignore[arg-type]
             return list(
                 await asyncio.gather(

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
 from storefleet.api.app import create_app
-from storefleet.testing import Accounts, bearer, make_settings
+from storefleet.testing import Accounts, asgi_client, bearer, make_settings
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,7 @@ def test_concurrent_creations_never_pass_the_store_limit(
     owner = Accounts(capped).register()
 
     async def race() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=capped.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with asgi_client(capped.app) as http:
             return await asyncio.gather(
                 *(
                     http.post(

@@ -27,7 +27,7 @@ from storefleet.cli.main import app as cli_app
 from storefleet.config import Settings, get_settings
 from storefleet.control.billing import plans
 from storefleet.runtime import Runtime
-from storefleet.testing import Stores, make_settings
+from storefleet.testing import Stores, asgi_client, make_settings
 from tests.control.stripe_server import (
     PLATFORM_KEY,
     WEBHOOK_SECRET,
@@ -74,8 +74,7 @@ def concurrently(client: TestClient, calls: list[Call]) -> list[httpx.Response]:
             break
 
     async def run() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=client.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with asgi_client(client.app) as http:
             return list(await asyncio.gather(*(http.request(m, u, **kw) for m, u, kw in calls)))
 
     return client.portal.call(run)  # type: ignore[union-attr]
