@@ -16,7 +16,7 @@ from storefleet.api.app import create_app
 from storefleet.config import Settings
 from storefleet.schemas import INT32_MAX, INT64_MAX, Strict
 from storefleet.testing import STRONG_PASSWORD, Accounts, Stores
-from tests.commerce.test_checkout_e2e import Shop, ok, problem
+from tests.commerce.orders.test_checkout_e2e import Shop, ok, problem
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from storefleet.commerce.users.permissions import Permission as P
 from storefleet.tenancy.copy import connect, store_stats
 from storefleet.tenancy.moves import store_location
 from storefleet.testing import Stores, unique_name
-from tests.commerce.test_checkout_e2e import BERLIN, Shop, call, ok, runtime_of
+from tests.commerce.orders.test_checkout_e2e import BERLIN, Shop, call, ok, runtime_of
 from tests.isolation.attack import STAFF_PASSWORD, staff_login
 
 ROLES = ("staff", "admin", "owner")

@@ -20,9 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from storefleet.testing import PLACEMENTS, Stores, bearer, unique_name
-from tests.commerce.test_checkout_e2e import Shop as Storefront
-from tests.commerce.test_checkout_e2e import ok
-from tests.commerce.test_customers import (
+from tests.commerce.customers.test_customers import (
     ADDRESS,
     CUSTOMER_PASSWORD,
     NOTICES,
@@ -40,6 +38,8 @@ from tests.commerce.test_customers import (
     storefront,
     verify,
 )
+from tests.commerce.orders.test_checkout_e2e import Shop as Storefront
+from tests.commerce.orders.test_checkout_e2e import ok
 from tests.isolation.attack import Request, refused_then_allowed
 
 Shop = dict[str, Any]

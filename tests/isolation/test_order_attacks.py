@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from storefleet.testing import PLACEMENTS, Stores, unique_name
-from tests.commerce.test_checkout_e2e import BERLIN, Shop, counts, ok, problem
+from tests.commerce.orders.test_checkout_e2e import BERLIN, Shop, counts, ok, problem
 from tests.isolation.attack import (
     Request,
     Side,

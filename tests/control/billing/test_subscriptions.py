@@ -28,7 +28,7 @@ from storefleet.config import Settings, get_settings
 from storefleet.control.billing import plans
 from storefleet.runtime import Runtime
 from storefleet.testing import Stores, asgi_client, make_settings
-from tests.control.stripe_server import (
+from tests.control.billing.stripe_server import (
     PLATFORM_KEY,
     WEBHOOK_SECRET,
     FakeStripe,

@@ -16,7 +16,7 @@ from storefleet.commerce.customers import accounts, notices
 from storefleet.commerce.users.models import TenantUser
 from storefleet.config import Settings
 from storefleet.errors import BadRequest
-from tests.commerce.test_customers import (
+from tests.commerce.customers.test_customers import (
     ACCOUNT,
     ADDRESS,
     CUSTOMER_PASSWORD,

@@ -19,7 +19,7 @@ from storefleet.commerce.tax import service as tax
 from storefleet.errors import InvalidInput
 from storefleet.security.keyring import DecryptionError
 from storefleet.testing import PLACEMENTS, Stores, unique_name
-from tests.commerce.test_customers import call, problem, runtime_of
+from tests.commerce.customers.test_customers import call, problem, runtime_of
 
 Shop = dict[str, Any]
 

@@ -32,7 +32,7 @@ from storefleet.runtime import Runtime
 from storefleet.security.keyring import Keyring
 from storefleet.tenancy.base import TenantBase
 from storefleet.testing import Stores
-from tests.control.test_key_rotation_stores import (  # noqa: F401 (fixtures)
+from tests.control.secrets.test_key_rotation_stores import (  # noqa: F401 (fixtures)
     client,
     home,
     keyring_file,

@@ -30,7 +30,7 @@ from storefleet.commerce.carts.service import new_token
 from storefleet.config import Settings
 from storefleet.db.ids import uuid7
 from storefleet.testing import Stores, live_server, unique_name
-from tests.commerce.test_checkout_e2e import BERLIN, Shop, call, ok, runtime_of
+from tests.commerce.orders.test_checkout_e2e import BERLIN, Shop, call, ok, runtime_of
 
 
 @pytest.fixture(scope="module")

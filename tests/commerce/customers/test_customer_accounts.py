@@ -14,7 +14,7 @@ from storefleet.commerce.customers import service as customers
 from storefleet.commerce.orders.models import Order
 from storefleet.commerce.users.models import TenantUser
 from storefleet.testing import PLACEMENTS, bearer
-from tests.commerce.test_customers import (
+from tests.commerce.customers.test_customers import (
     ACCOUNT,
     ADDRESS,
     CUSTOMER_PASSWORD,

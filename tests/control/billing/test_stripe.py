@@ -1,5 +1,5 @@
 """Credit purchases through the real ``stripe`` SDK against a local Stripe stand-in
-(``tests/control/stripe_server.py``), and a store's own Stripe keys."""
+(``tests/control/billing/stripe_server.py``), and a store's own Stripe keys."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from storefleet.control.secrets.service import ENCRYPTED_COLUMNS, count_by_key_i
 from storefleet.runtime import Runtime
 from storefleet.security.keyring import DecryptionError
 from storefleet.testing import Accounts, Stores, bearer, make_settings
-from tests.control.stripe_server import (
+from tests.control.billing.stripe_server import (
     PLATFORM_KEY,
     WEBHOOK_SECRET,
     FakeStripe,

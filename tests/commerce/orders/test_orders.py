@@ -19,7 +19,15 @@ from sqlalchemy.exc import DBAPIError
 
 from storefleet.commerce.carts.models import Cart
 from storefleet.testing import Stores
-from tests.commerce.test_checkout_e2e import BERLIN, Shop, call, counts, ok, problem, runtime_of
+from tests.commerce.orders.test_checkout_e2e import (
+    BERLIN,
+    Shop,
+    call,
+    counts,
+    ok,
+    problem,
+    runtime_of,
+)
 
 
 @pytest.fixture(scope="module")

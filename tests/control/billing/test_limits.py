@@ -36,8 +36,8 @@ from storefleet.testing import (
     make_settings,
     unique_name,
 )
-from tests.commerce.test_checkout_concurrency import carts
-from tests.commerce.test_checkout_e2e import Shop, ok, problem
+from tests.commerce.orders.test_checkout_concurrency import carts
+from tests.commerce.orders.test_checkout_e2e import Shop, ok, problem
 
 TINY_PLAN = uuid.UUID(int=99)
 FEW_ORDERS_PLAN = uuid.UUID(int=98)
