@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
 from storefleet.testing import PLACEMENTS, Stores, bearer
-from tests.commerce.catalog.test_catalog import (
+from tests.commerce.catalog.helpers import (
     Shop,
     api,
     assert_problem,

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from storefleet.testing import PLACEMENTS, Stores
-from tests.commerce.catalog.test_catalog import Shop, api, assert_problem, front, make_shops, tshirt
+from tests.commerce.catalog.helpers import Shop, api, assert_problem, front, make_shops, tshirt
 
 
 @pytest.fixture(scope="module")
