@@ -1,4 +1,4 @@
-"""Store staff and staff sign-in, end to end in every placement."""
+"""Store staff: adding, listing, removing and logging out, end to end in every placement."""
 
 from __future__ import annotations
 
@@ -14,10 +14,18 @@ from psycopg.rows import dict_row
 from sqlalchemy.engine import URL
 
 from storefleet.db.urls import libpq_conninfo, with_database
-from storefleet.testing import PLACEMENTS, STRONG_PASSWORD, Stores, bearer, unique_name
+from storefleet.testing import bearer
+from tests.commerce.users.helpers import (
+    STAFF_PASSWORD,
+    Shop,
+    add,
+    added,
+    assert_problem,
+    login,
+    new_email,
+    staff_url,
+)
 
-PROBLEM = "application/problem+json"
-STAFF_PASSWORD = "Staff-Passw0rd!x"
 LISTED_FIELDS = {
     "id",
     "email",
@@ -29,41 +37,6 @@ LISTED_FIELDS = {
     "last_login_at",
     "created_at",
 }
-
-Shop = dict[str, Any]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_login_throttle(client: TestClient) -> None:
-    client.app.state.runtime.login_throttle.clear()
-
-
-@pytest.fixture(scope="module")
-def shops(stores: Stores) -> Callable[[str, str], Shop]:
-    """Two stores per placement, created on first use and shared by the module's tests."""
-    cache: dict[tuple[str, str], Shop] = {}
-
-    def get(placement: str, which: str = "main") -> Shop:
-        if (placement, which) not in cache:
-            cache[(placement, which)] = stores.create(placement)
-        return cache[(placement, which)]
-
-    return get
-
-
-@pytest.fixture(params=PLACEMENTS)
-def placement(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def shop(shops: Callable[[str, str], Shop], placement: str) -> Shop:
-    return shops(placement, "main")
-
-
-@pytest.fixture
-def other_shop(shops: Callable[[str, str], Shop], placement: str) -> Shop:
-    return shops(placement, "other")
 
 
 @pytest.fixture
@@ -89,60 +62,6 @@ def tenant_db(
             ).fetchall()
 
     yield rows
-
-
-def assert_problem(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    if field is not None:
-        assert field in {e["field"] for e in body.get("errors", [])}, body
-    return body
-
-
-def staff_url(store: Shop, suffix: str = "") -> str:
-    return f"/api/stores/{store['id']}/staff{suffix}"
-
-
-def new_email(tag: str = "staff") -> str:
-    return f"{tag}-{unique_name('e').replace('_', '-')}@example.com"
-
-
-def add(
-    client: TestClient,
-    store: Shop,
-    headers: dict[str, str],
-    *,
-    role: str = "staff",
-    email: str | None = None,
-    password: str = STAFF_PASSWORD,
-) -> Any:
-    return client.post(
-        staff_url(store),
-        headers=headers,
-        json={
-            "email": email or new_email(role),
-            "first_name": "Sam",
-            "last_name": role.title(),
-            "role": role,
-            "password": password,
-        },
-    )
-
-
-def added(client: TestClient, store: Shop, headers: dict[str, str], role: str = "staff") -> Shop:
-    response = add(client, store, headers, role=role)
-    assert response.status_code == 201, response.text
-    user: Shop = response.json()
-    return user
-
-
-def login(client: TestClient, store: Shop, email: str, password: str = STAFF_PASSWORD) -> Any:
-    return client.post(
-        "/api/auth/staff/login",
-        json={"store_id": store["id"], "email": email, "password": password},
-    )
 
 
 def staff_headers(client: TestClient, store: Shop, email: str) -> dict[str, str]:
@@ -379,46 +298,3 @@ def test_bad_input_is_422_naming_the_field_and_changes_nothing(
         )
     assert_problem(client.post(staff_url(shop), json=good), 401)
     assert tenant_db(shop) == before
-
-
-def test_staff_login_fails_alike_for_every_wrong_credential(
-    client: TestClient, shop: Shop, other_shop: Shop
-) -> None:
-    member = added(client, shop, shop["headers"])
-    owner = shop["owner"]
-    attempts = [
-        {"store_id": str(uuid.uuid4()), "email": member["email"], "password": STAFF_PASSWORD},
-        {"store_id": other_shop["id"], "email": member["email"], "password": STAFF_PASSWORD},
-        {"store_id": shop["id"], "email": new_email("nobody"), "password": STAFF_PASSWORD},
-        {"store_id": shop["id"], "email": member["email"], "password": STAFF_PASSWORD + "x"},
-        {"store_id": shop["id"], "email": owner["user"]["email"], "password": STRONG_PASSWORD},
-    ]
-    details = set()
-    for attempt in attempts:
-        client.app.state.runtime.login_throttle.clear()
-        details.add(
-            assert_problem(client.post("/api/auth/staff/login", json=attempt), 401)["detail"]
-        )
-    assert len(details) == 1
-    # The owner signs in through the account login instead.
-    response = client.post(
-        "/api/auth/login", json={"email": owner["user"]["email"], "password": STRONG_PASSWORD}
-    )
-    assert response.status_code == 200, response.text
-    # Email match is case-insensitive.
-    assert login(client, shop, member["email"].upper()).status_code == 200
-    assert_problem(
-        client.post("/api/auth/staff/login", json={"email": member["email"], "password": "x"}),
-        422,
-        "store_id",
-    )
-
-
-def test_repeated_staff_login_failures_are_throttled(client: TestClient, shop: Shop) -> None:
-    member = added(client, shop, shop["headers"])
-    limit = client.app.state.runtime.login_throttle.max_failures
-    for _ in range(limit):
-        assert_problem(login(client, shop, member["email"], "Wrong-Passw0rd!"), 401)
-    response = login(client, shop, member["email"])
-    assert_problem(response, 429)
-    assert int(response.headers["Retry-After"]) >= 1

@@ -1,4 +1,4 @@
-"""Plan changes: a paid plan only through Stripe, included credits once per billing period.
+"""Plan changes: a paid plan only through Stripe, one checkout, switched by its webhook.
 
 The real ``stripe`` SDK talks to the local stand-in of ``stripe_server.py``; concurrent
 calls are asyncio tasks against the ASGI app on the test client's loop, over the real
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,9 +24,8 @@ from typer.testing import CliRunner
 
 from storefleet.cli.main import app as cli_app
 from storefleet.config import Settings, get_settings
-from storefleet.control.billing import plans
-from storefleet.runtime import Runtime
-from storefleet.testing import Stores, asgi_client, make_settings
+from storefleet.testing import Stores, asgi_client
+from tests.control.billing.plan_changes import change, grants, plan_args, subscribe, subscription
 from tests.control.billing.stripe_server import (
     PLATFORM_KEY,
     WEBHOOK_SECRET,
@@ -39,26 +37,6 @@ from tests.control.billing.stripe_server import (
 
 PROBLEM = "application/problem+json"
 Call = tuple[str, str, dict[str, Any]]
-
-
-@pytest.fixture(scope="module")
-def fake_stripe() -> Iterator[FakeStripe]:
-    with FakeStripe() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def settings(
-    tmp_path_factory: pytest.TempPathFactory, control_db: URL, fake_stripe: FakeStripe
-) -> Settings:
-    return make_settings(
-        tmp_path_factory.mktemp("home"),
-        control_db,
-        stripe_secret_key=PLATFORM_KEY,
-        stripe_webhook_secret=WEBHOOK_SECRET,
-        stripe_api_base=fake_stripe.url,
-        public_base_url="https://shop.example",
-    )
 
 
 def concurrently(client: TestClient, calls: list[Call]) -> list[httpx.Response]:
@@ -84,36 +62,6 @@ def post(url: str, body: dict[str, Any], store: dict[str, Any]) -> Call:
     return ("POST", url, {"json": body, "headers": store["headers"]})
 
 
-def change(client: TestClient, store: dict[str, Any], plan: str, cycle: str = "monthly") -> Any:
-    return client.post(
-        f"/api/stores/{store['id']}/subscription",
-        json={"plan": plan, "billing_cycle": cycle},
-        headers=store["headers"],
-    )
-
-
-def grants(control_conn: psycopg.Connection, store_id: object) -> list[tuple[int, str]]:
-    return [
-        (int(r[0]), r[1])
-        for r in control_conn.execute(
-            "SELECT amount, idempotency_key FROM credit_transactions "
-            "WHERE store_id = %s AND kind = 'grant' ORDER BY seq",
-            (str(store_id),),
-        ).fetchall()
-    ]
-
-
-def subscription(control_conn: psycopg.Connection, store_id: object) -> tuple[Any, ...]:
-    row = control_conn.execute(
-        "SELECT p.code, s.status, s.billing_cycle, s.current_period_start, "
-        "s.current_period_end, s.provider_subscription_id FROM subscriptions s "
-        "JOIN plans p ON p.id = s.plan_id WHERE s.store_id = %s",
-        (str(store_id),),
-    ).fetchone()
-    assert row is not None
-    return tuple(row)
-
-
 def plan_checkouts(control_conn: psycopg.Connection, store_id: object) -> list[tuple[Any, ...]]:
     return control_conn.execute(
         "SELECT id, status, amount, data->>'plan', data->>'billing_cycle', provider_session_id "
@@ -121,18 +69,6 @@ def plan_checkouts(control_conn: psycopg.Connection, store_id: object) -> list[t
         "ORDER BY created_at",
         (str(store_id),),
     ).fetchall()
-
-
-def subscribe(
-    client: TestClient, fake: FakeStripe, store: dict[str, Any], plan: str, cycle: str = "monthly"
-) -> dict[str, Any]:
-    """The whole paid path: checkout, payment, webhook. Returns the paid session."""
-    opened = change(client, store, plan, cycle)
-    assert opened.status_code == 202, opened.text
-    paid = fake.pay(opened.json()["session_id"])
-    applied = post_webhook(client, event("checkout.session.completed", paid))
-    assert applied.json()["action"] == "subscribed", applied.text
-    return paid
 
 
 def test_paid_plan_without_a_payment_provider_is_503_and_changes_nothing(
@@ -328,72 +264,6 @@ def test_a_new_paid_plan_replaces_and_cancels_the_old_stripe_subscription(
     assert [g[0] for g in grants(control_conn, store["id"])] == [100, 5000, 1000]
 
 
-def invoice(subscription_id: str, start: datetime, reason: str = "subscription_cycle") -> dict:
-    return {
-        "id": "in_" + uuid.uuid4().hex[:12],
-        "object": "invoice",
-        "billing_reason": reason,
-        "status": "paid",
-        "currency": "usd",
-        "amount_paid": 2900,
-        "parent": {"subscription_details": {"subscription": subscription_id, "metadata": {}}},
-        "lines": {
-            "data": [
-                {
-                    "period": {
-                        "start": int(start.timestamp()),
-                        "end": int((start + timedelta(days=30)).timestamp()),
-                    }
-                }
-            ]
-        },
-    }
-
-
-def test_renewals_grant_once_per_period_and_cancellation_returns_to_free(
-    client: TestClient, stores: Stores, control_conn: psycopg.Connection, fake_stripe: FakeStripe
-) -> None:
-    store = stores.create("pool")
-    paid = subscribe(client, fake_stripe, store, "starter")
-    sub_id = paid["subscription"]
-    first = subscription(control_conn, store["id"])[3]
-    start = (first + timedelta(days=30)).replace(microsecond=0)
-    renewal = invoice(sub_id, start)
-    actions = [
-        post_webhook(client, event("invoice.paid", renewal)).json()["action"] for _ in range(3)
-    ]
-    assert actions == ["renewed"] * 3  # three events about one invoice
-    key = f"plan-grant:{store['id']}:starter:{start.isoformat()}"
-    assert grants(control_conn, store["id"])[-1] == (1000, key)
-    assert [g[0] for g in grants(control_conn, store["id"])] == [100, 1000, 1000]
-    assert subscription(control_conn, store["id"])[3:5] == (start, start + timedelta(days=30))
-    renewals = control_conn.execute(
-        "SELECT count(*) FROM billing_transactions WHERE store_id = %s "
-        "AND purpose = 'subscription_renewal'",
-        (store["id"],),
-    ).fetchone()
-    assert renewals == (1,)
-    ignored = [
-        invoice(sub_id, start + timedelta(days=30), reason="subscription_create"),
-        invoice("sub_unknown", start + timedelta(days=30)),
-    ]
-    for obj in ignored:
-        assert (
-            post_webhook(client, event("invoice.paid", obj)).json()["action"].startswith("ignored")
-        )
-    assert len(grants(control_conn, store["id"])) == 3
-
-    deleted = {"id": sub_id, "object": "subscription", "status": "canceled"}
-    assert (
-        post_webhook(client, event("customer.subscription.deleted", deleted)).json()["action"]
-        == "cancelled"
-    )
-    row = subscription(control_conn, store["id"])
-    assert (row[0], row[1], row[5]) == ("free", "cancelled", None)
-    assert len(grants(control_conn, store["id"])) == 3
-    assert change(client, store, "starter").status_code == 202  # paying again is the way back
-
-
 @pytest.fixture
 def cli(
     settings: Settings, control_db: URL, monkeypatch: pytest.MonkeyPatch, fake_stripe: FakeStripe
@@ -406,64 +276,6 @@ def cli(
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()
-
-
-def plan_args(store: dict[str, Any], plan: str, cycle: str = "monthly") -> list[str]:
-    return ["stores", "plan", str(store["id"]), plan, "--cycle", cycle]
-
-
-def test_admin_sets_any_plan_from_the_cli_granting_once_per_period(
-    client: TestClient,
-    stores: Stores,
-    control_conn: psycopg.Connection,
-    fake_stripe: FakeStripe,
-    cli: CliRunner,
-) -> None:
-    store = stores.create("pool")
-    outputs = []
-    for _ in range(3):
-        result = cli.invoke(cli_app, plan_args(store, "professional", "annual"))
-        assert result.exit_code == 0, result.output
-        outputs.append(result.output)
-    assert "granted 5000" in outputs[0]
-    assert all("already granted" in o for o in outputs[1:])
-    row = subscription(control_conn, store["id"])
-    assert row[:3] == ("professional", "active", "annual")
-    key = f"plan-grant:{store['id']}:professional:{row[3].isoformat()}"
-    assert grants(control_conn, store["id"]) == [(100, "plan:free:initial"), (5000, key)]
-    audited = control_conn.execute(
-        "SELECT actor_label, after->>'plan' FROM audit_log WHERE entity_id = %s "
-        "AND action = 'subscription.plan_set'",
-        (store["id"],),
-    ).fetchall()
-    assert audited == [("platform-admin:cli", "professional")] * 3
-
-    # Ten admin sets at once for a new plan: one new period, one grant.
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
-
-    async def set_starter() -> None:
-        async with runtime.control_sessions() as session, session.begin():
-            await plans.admin_set(
-                session, uuid.UUID(str(store["id"])), "starter", "monthly", actor_label="test"
-            )
-
-    async def ten() -> None:
-        await asyncio.gather(*(set_starter() for _ in range(10)))
-
-    client.portal.call(ten)  # type: ignore[union-attr]
-    assert [g[0] for g in grants(control_conn, store["id"])] == [100, 5000, 1000]
-
-    unknown = cli.invoke(cli_app, plan_args(store, "platinum"))
-    assert unknown.exit_code == 1 and "platinum" in unknown.output
-
-    # A store Stripe bills: the admin's plan replaces it, and Stripe stops billing.
-    billed = stores.create("pool")
-    paid = subscribe(client, fake_stripe, billed, "starter")
-    result = cli.invoke(cli_app, plan_args(billed, "enterprise"))
-    assert result.exit_code == 0, result.output
-    assert f"cancelled Stripe subscription {paid['subscription']}" in result.output
-    assert fake_stripe.subscriptions[paid["subscription"]]["status"] == "canceled"
-    assert subscription(control_conn, billed["id"])[0::5] == ("enterprise", None)
 
 
 def test_a_paid_session_applies_to_its_own_store_whatever_its_metadata_says(
