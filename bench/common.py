@@ -2,7 +2,8 @@
 
 Each bench starts its own embedded PostgreSQL (or uses ``STOREFLEET_BENCH_DATABASE_URL``),
 creates a fresh control database, builds a ``Runtime`` like ``storefleet serve`` does, and
-drops everything it created at the end. Results go to ``bench/RESULTS.md``, one section per
+drops everything it created at the end; the server, settings and store helpers come from
+``storefleet.testing``, which the tests use too. Results go to ``bench/RESULTS.md``, one section per
 bench, replaced on every run so the file always holds the latest numbers of each.
 """
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
-from fastapi.testclient import TestClient
 from sqlalchemy import text, update
 
 from storefleet.commerce.store.models import StoreProfile
 from storefleet.control.stores.service import set_published
 from storefleet.runtime import Runtime
 from storefleet.testing.postgres import unique_name
+
+if TYPE_CHECKING:  # the test client warns on import; benchmarks never use it
+    from fastapi.testclient import TestClient
 
 STRONG_PASSWORD = "Tr1cky-Passw0rd!"  # noqa: S105  (test accounts only)
 PLACEMENTS = ("pool", "schema", "database")

@@ -10,17 +10,19 @@ import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
 from storefleet.api.app import create_app
 from storefleet.config import Settings
 from storefleet.runtime import Runtime
+
+if TYPE_CHECKING:  # the test client warns on import; benchmarks never use it
+    from fastapi.testclient import TestClient
 
 
 @contextlib.asynccontextmanager
@@ -37,6 +39,8 @@ async def started_runtime(settings: Settings, control: URL) -> AsyncIterator[Run
 @contextlib.contextmanager
 def app_client(settings: Settings, control: URL) -> Iterator[TestClient]:
     """The app in process, its lifespan run; server errors answer 500 as in production."""
+    from fastapi.testclient import TestClient
+
     with TestClient(create_app(settings, control), raise_server_exceptions=False) as client:
         yield client
 

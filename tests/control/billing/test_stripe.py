@@ -8,7 +8,6 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -33,12 +32,6 @@ from tests.control.billing.stripe_server import (
 )
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture(scope="module")
-def fake_stripe() -> Iterator[FakeStripe]:
-    with FakeStripe() as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")
