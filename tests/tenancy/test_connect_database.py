@@ -19,7 +19,7 @@ from storefleet.config import Settings
 from storefleet.db.urls import libpq_conninfo, libpq_uri
 from storefleet.runtime import Runtime
 from storefleet.testing import Stores, make_settings
-from tests.tenancy.test_moves import add_staff, call, edit_profile, fingerprint, runtime_of
+from tests.tenancy.move_helpers import add_staff, call, edit_profile, fingerprint, runtime_of
 
 
 class ExternalDb:

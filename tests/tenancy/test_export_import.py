@@ -20,7 +20,7 @@ from storefleet.config import Settings, get_settings
 from storefleet.tenancy.copy import VerificationError, clear_store, tenant_tables
 from storefleet.tenancy.moves import export_to_file, import_from_file, store_location
 from storefleet.testing import PLACEMENTS, Stores
-from tests.tenancy.test_moves import add_staff, call, edit_profile, fingerprint, runtime_of
+from tests.tenancy.move_helpers import add_staff, call, edit_profile, fingerprint, runtime_of
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from storefleet.db.urls import libpq_conninfo
 from storefleet.tenancy.moves import abandon_dead_moves
 from storefleet.testing import PLACEMENTS, Stores
-from tests.tenancy.test_moves import call, runtime_of
+from tests.tenancy.move_helpers import call, runtime_of
 
 
 def _stuck_move(control_conn: psycopg.Connection, store_id: str) -> str:

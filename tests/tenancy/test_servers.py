@@ -20,15 +20,15 @@ from storefleet.cli.main import app as cli
 from storefleet.db.urls import libpq_conninfo
 from storefleet.tenancy.copy import tenant_tables
 from storefleet.testing import Stores, bearer
-from tests.tenancy.test_export_import import runner  # noqa: F401 (fixture)
-from tests.tenancy.test_moves import (
+from tests.tenancy.move_helpers import (
     add_staff,
     call,
     edit_profile,
     fingerprint,
-    move_store,
     runtime_of,
 )
+from tests.tenancy.test_export_import import runner  # noqa: F401 (fixture)
+from tests.tenancy.test_moves import move_store
 
 PG15 = "postgresql://postgres@127.0.0.1:5432/postgres"
 

@@ -43,7 +43,7 @@ from tests.control.secrets.test_key_rotation_stores import (  # noqa: F401 (fixt
     stores,
     with_fresh_runtime,
 )
-from tests.tenancy.test_moves import call, runtime_of
+from tests.tenancy.move_helpers import call, runtime_of
 
 WAIT_SECONDS = 30
 

@@ -34,8 +34,8 @@ from storefleet.runtime import Runtime
 from storefleet.security.keyring import Key, Keyring
 from storefleet.testing import TEST_ENV, Accounts, Stores, make_settings
 from tests.scramserver import ScramServer
+from tests.tenancy.move_helpers import call, runtime_of
 from tests.tenancy.test_connect_database import ExternalDb
-from tests.tenancy.test_moves import call, runtime_of
 
 T = TypeVar("T")
 SECRET_COLUMN = "payment_methods.secret_ciphertext"

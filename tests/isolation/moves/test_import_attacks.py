@@ -32,8 +32,8 @@ from storefleet.tenancy.copy import clear_store
 from storefleet.tenancy.moves import move_store, store_location
 from storefleet.testing import PLACEMENTS, Stores
 from tests.isolation.moves.helpers import add_admin, sign_in, users_by_store
+from tests.tenancy.move_helpers import call, fingerprint, placement_row, runtime_of
 from tests.tenancy.test_export_import import runner  # noqa: F401 (fixture)
-from tests.tenancy.test_moves import call, fingerprint, placement_row, runtime_of
 
 # ---- (b) stores import of a crafted file ----------------------------------------------------
 

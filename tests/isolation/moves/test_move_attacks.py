@@ -20,8 +20,8 @@ from storefleet.commerce.users.models import TenantUser
 from storefleet.testing import PLACEMENTS, Stores
 from tests.isolation.attack import check
 from tests.isolation.moves.helpers import add_admin, sign_in, users_by_store
+from tests.tenancy.move_helpers import call, edit_profile, fingerprint, placement_row, runtime_of
 from tests.tenancy.test_connect_database import ExternalDb, drop_store_roles
-from tests.tenancy.test_moves import call, edit_profile, fingerprint, placement_row, runtime_of
 
 USER_COLUMNS = [c.name for c in TenantUser.__table__.columns]
 
