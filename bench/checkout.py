@@ -37,6 +37,7 @@ from bench.common import (
     median,
     percentile,
     report,
+    run_child,
     start_server,
     table,
 )
@@ -46,7 +47,6 @@ from bench.storefront_products import (
     check,
     child,
     create_products,
-    run_child,
     run_measured,
     start_app,
 )

@@ -10,12 +10,14 @@ bench, replaced on every run so the file always holds the latest numbers of each
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import platform
 import shlex
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +27,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from sqlalchemy.engine import URL
@@ -262,10 +265,24 @@ def report(key: str, title: str, info: dict[str, str], body: str) -> None:
     write_section(key, title, full)
 
 
+def parse_result(output: str) -> dict[str, Any]:
+    """The ``RESULT {...}`` line a load child (wrk script, python loader, ceiling) printed."""
+    for line in output.splitlines():
+        if line.startswith("RESULT "):
+            return dict(json.loads(line[len("RESULT ") :]))
+    raise RuntimeError(f"no result in load generator output:\n{output}")
+
+
+def run_child(cmd: list[str], timeout: float) -> dict[str, Any]:
+    """Run a load child to completion and return its result line."""
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{cmd[:4]} failed:\n{done.stdout}\n{done.stderr}")
+    return parse_result(done.stdout)
+
+
 def summarize_latencies(count: int, elapsed: float, lat: list[float], errors: int) -> None:
     """A load child's result line, in the same fields wrk's Lua summary prints."""
-    import json
-
     print(
         "RESULT "
         + json.dumps(

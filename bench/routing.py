@@ -40,6 +40,7 @@ from bench.common import (
     median,
     python_load,
     report,
+    run_child,
     start_server,
     summarize_latencies,
     table,
@@ -134,20 +135,6 @@ async def ceiling(args: argparse.Namespace) -> None:
 
 def child(*extra: str) -> list[str]:
     return [sys.executable, "-m", "bench.routing", *extra]
-
-
-def parse_result(output: str) -> dict[str, Any]:
-    for line in output.splitlines():
-        if line.startswith("RESULT "):
-            return dict(json.loads(line[len("RESULT ") :]))
-    raise RuntimeError(f"no result in load generator output:\n{output}")
-
-
-def run_child(cmd: list[str], timeout: float) -> dict[str, Any]:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{cmd[:4]} failed:\n{done.stdout}\n{done.stderr}")
-    return parse_result(done.stdout)
 
 
 async def setup(env: Env, per_placement: int) -> tuple[dict[str, list[str]], dict[str, list]]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import pickle
 import re
@@ -51,6 +50,7 @@ from bench.common import (
     median,
     python_load,
     report,
+    run_child,
     start_server,
     summarize_latencies,
     table,
@@ -116,20 +116,6 @@ def run_measured(cmd: list[str], timeout: float, app_pid: int) -> dict[str, Any]
     result = run_child(cmd, timeout)
     result["app_cpu_s"] = cpu_seconds(app_pid) - before
     return result
-
-
-def parse_result(output: str) -> dict[str, Any]:
-    for line in output.splitlines():
-        if line.startswith("RESULT "):
-            return dict(json.loads(line[len("RESULT ") :]))
-    raise RuntimeError(f"no result in load generator output:\n{output}")
-
-
-def run_child(cmd: list[str], timeout: float) -> dict[str, Any]:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{cmd[:4]} failed:\n{done.stdout}\n{done.stderr}")
-    return parse_result(done.stdout)
 
 
 def check(response: httpx.Response, status: int) -> Any:
