@@ -37,6 +37,7 @@ from bench.common import (
     median,
     percentile,
     report,
+    run_child,
     start_server,
     table,
 )
@@ -46,13 +47,10 @@ from bench.storefront_products import (
     check,
     child,
     create_products,
-    free_port,
-    run_child,
     run_measured,
     start_app,
-    stop,
-    wait_ready,
 )
+from storefleet.testing import free_port, stop_group, wait_ready
 
 STEPS = ("cart", "item", "addresses", "shipping", "checkout")
 BERLIN = {
@@ -260,7 +258,7 @@ async def run(args: argparse.Namespace) -> None:
                     placed[placement] += result["checkouts"]
                     print(placement, result, flush=True)
             in_db = {p: await orders_total(env, url, stores[p]) for p in placements}
-            stop(proc)
+            stop_group(proc)
         rows = []
         step_rows = []
         for placement in placements:
@@ -339,7 +337,7 @@ async def run(args: argparse.Namespace) -> None:
         )
         report("checkout", "Checkout: checkouts per second on one store", info, body)
     finally:
-        stop(proc)
+        stop_group(proc)
         server.close()
 
 

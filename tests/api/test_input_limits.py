@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from storefleet.api.app import create_app
 from storefleet.config import Settings
 from storefleet.schemas import INT32_MAX, INT64_MAX, Strict
-from tests.commerce.test_checkout_e2e import Shop, ok, problem
-from tests.conftest import STRONG_PASSWORD, Accounts, Stores
+from storefleet.testing import STRONG_PASSWORD, Accounts, Stores
+from tests.commerce.orders.test_checkout_e2e import Shop, ok, problem
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import bearer
+from storefleet.testing import bearer
 
 PASSWORD = "Sup3r-Secret-Pa55!"
 

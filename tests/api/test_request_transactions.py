@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
 from storefleet.db.urls import libpq_conninfo
-from tests.conftest import PLACEMENTS, Stores
+from storefleet.testing import PLACEMENTS, Stores
 
 
 def _control_idle_in_transaction(control_conn: psycopg.Connection, control: URL) -> int:

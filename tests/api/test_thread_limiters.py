@@ -15,7 +15,7 @@ import anyio
 import anyio.to_thread
 from fastapi.testclient import TestClient
 
-from tests.conftest import Accounts
+from storefleet.testing import Accounts
 
 HELD_SECONDS = 15.0
 

@@ -20,8 +20,7 @@ from sqlalchemy.engine import URL
 from storefleet.api.app import create_app
 from storefleet.config import Settings
 from storefleet.runtime import Runtime
-from tests.conftest import STRONG_PASSWORD, Accounts, Stores, make_settings
-from tests.pgserver import unique_name
+from storefleet.testing import STRONG_PASSWORD, Accounts, Stores, make_settings, unique_name
 
 CLIENT_LIMIT = 12
 WRONG = "Wrong-Passw0rd!"

@@ -18,8 +18,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from tests.conftest import Stores, bearer
-from tests.pgserver import unique_name
+from storefleet.testing import Stores, bearer, unique_name
 
 STOREFRONT = "/api/storefront/store"
 STAFF_PASSWORD = "Staff-Passw0rd!x"

@@ -22,10 +22,9 @@ from psycopg import sql
 from storefleet.commerce.users.permissions import Permission as P
 from storefleet.control.placements.store_files import store_location
 from storefleet.tenancy.datacopy import connect, store_stats
-from tests.commerce.test_checkout_e2e import BERLIN, Shop, call, ok, runtime_of
-from tests.conftest import Stores
+from storefleet.testing import Stores, unique_name
+from tests.commerce.orders.test_checkout_e2e import BERLIN, Shop, call, ok, runtime_of
 from tests.isolation.attack import STAFF_PASSWORD, staff_login
-from tests.pgserver import unique_name
 
 ROLES = ("staff", "admin", "owner")
 OTHER_PLACEMENT = {"pool": "schema", "schema": "pool", "database": "pool"}

@@ -25,7 +25,7 @@ from storefleet.api.ratelimit import RateLimit
 from storefleet.config import Settings
 from storefleet.control.usage.budgets import Budgets
 from storefleet.runtime import Runtime
-from tests.conftest import PLACEMENTS, Accounts, Stores, bearer, make_settings
+from storefleet.testing import PLACEMENTS, Accounts, Stores, asgi_client, bearer, make_settings
 
 LIMIT = 20  # per minute; one storefront client gets a quarter of it
 SHARE = LIMIT // 4
@@ -157,8 +157,7 @@ def test_slow_anonymous_bodies_do_not_hold_the_owners_budget(
 
     async def attack() -> tuple[list[int], int]:
         release = asyncio.Event()
-        transport = httpx.ASGITransport(app=client.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        async with asgi_client(client.app, "http://api") as http:
             stalled = [
                 asyncio.create_task(
                     http.post(

@@ -17,14 +17,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
-from tests.commerce.test_catalog import (
+from storefleet.testing import PLACEMENTS, Stores, bearer
+from tests.commerce.catalog.helpers import (
     Shop,
     api,
     assert_problem,
     make_counter,
     tshirt,
 )
-from tests.conftest import PLACEMENTS, Stores, bearer
 from tests.isolation.attack import Request, refused_then_allowed
 
 STAFF_PASSWORD = "Staff-Passw0rd!x"

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
 from storefleet.db.urls import libpq_conninfo
-from tests.conftest import PLACEMENTS, Stores, bearer
+from storefleet.testing import PLACEMENTS, Stores, bearer
 from tests.isolation.attack import Request, refused_then_allowed
 
 SERVICE = "isolation.probe"

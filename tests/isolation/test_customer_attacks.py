@@ -19,9 +19,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.commerce.test_checkout_e2e import Shop as Storefront
-from tests.commerce.test_checkout_e2e import ok
-from tests.commerce.test_customers import (
+from storefleet.testing import PLACEMENTS, Stores, bearer, unique_name
+from tests.commerce.customers.test_customers import (
     ADDRESS,
     CUSTOMER_PASSWORD,
     NOTICES,
@@ -39,9 +38,9 @@ from tests.commerce.test_customers import (
     storefront,
     verify,
 )
-from tests.conftest import PLACEMENTS, Stores, bearer
+from tests.commerce.orders.test_checkout_e2e import Shop as Storefront
+from tests.commerce.orders.test_checkout_e2e import ok
 from tests.isolation.attack import Request, refused_then_allowed
-from tests.pgserver import unique_name
 
 Shop = dict[str, Any]
 STAFF_PASSWORD = "Staff-Passw0rd!x"

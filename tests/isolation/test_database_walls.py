@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL
 from storefleet.commerce.models import TenantBase
 from storefleet.db.urls import libpq_conninfo
 from storefleet.tenancy.ddl import APP_ROLE, OWNER_ROLE
-from tests.conftest import PLACEMENTS, Stores
+from storefleet.testing import PLACEMENTS, Stores
 
 TENANT_TABLES = sorted(t.name for t in TenantBase.metadata.sorted_tables)
 

@@ -16,9 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
 from storefleet.config import Settings
-from tests.conftest import PLACEMENTS, Stores, make_settings
+from storefleet.testing import PLACEMENTS, Stores, make_settings, unique_name
 from tests.dnsserver import DnsServer, dns_server
-from tests.pgserver import unique_name
 
 STOREFRONT = "/api/storefront/store"
 API_HOST = "api.fleet.example"

@@ -23,8 +23,7 @@ from sqlalchemy.engine import URL
 from storefleet.api.app import create_app
 from storefleet.config import Settings
 from storefleet.db.urls import libpq_conninfo, libpq_uri
-from tests.conftest import Stores
-from tests.pgserver import admin_execute, drop_database, unique_name
+from storefleet.testing import Stores, admin_execute, drop_database, unique_name
 from tests.scramserver import ScramServer
 
 

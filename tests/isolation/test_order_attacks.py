@@ -18,8 +18,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.commerce.test_checkout_e2e import BERLIN, Shop, counts, ok, problem
-from tests.conftest import PLACEMENTS, Stores
+from storefleet.testing import PLACEMENTS, Stores, unique_name
+from tests.commerce.orders.test_checkout_e2e import BERLIN, Shop, counts, ok, problem
 from tests.isolation.attack import (
     Request,
     Side,
@@ -29,7 +29,6 @@ from tests.isolation.attack import (
     refused_then_allowed,
     with_store_id,
 )
-from tests.pgserver import unique_name
 
 
 @dataclass

@@ -30,9 +30,9 @@ from storefleet.commerce.users.permissions import ROLES_WITH, STORE_ROLES, Permi
 from storefleet.config import Settings
 from storefleet.db.urls import libpq_conninfo
 from storefleet.errors import PermissionDenied
+from storefleet.testing import PLACEMENTS, Stores, make_settings
 from tests.api.test_dependencies import api_routes
-from tests.commerce.test_checkout_e2e import problem
-from tests.conftest import PLACEMENTS, Stores, make_settings
+from tests.commerce.orders.test_checkout_e2e import problem
 from tests.isolation.attack import STAFF_PASSWORD
 from tests.isolation.roles import ROLES, ROUTES, SERVICE, World, build, send, unique
 

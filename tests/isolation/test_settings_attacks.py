@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import PLACEMENTS, Stores, bearer
+from storefleet.testing import PLACEMENTS, Stores, bearer, unique_name
 from tests.isolation.attack import Request, refused_then_allowed
 from tests.isolation.test_customer_attacks import staff_token
-from tests.pgserver import unique_name
 
 Shop = dict[str, Any]
 SECRET = "sk_test_b_store_secret_value"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import PLACEMENTS, Stores, bearer
+from storefleet.testing import PLACEMENTS, Stores, bearer
 from tests.isolation.attack import STAFF_PASSWORD, staff_login
 
 FRONT = ("/api/storefront/store", "/api/storefront/products", "/api/storefront/categories")

@@ -18,8 +18,8 @@ from storefleet.api.app import create_app
 from storefleet.config import Settings
 from storefleet.db.urls import libpq_conninfo, libpq_uri
 from storefleet.runtime import Runtime
-from tests.conftest import Stores, make_settings
-from tests.tenancy.test_moves import add_staff, call, edit_profile, fingerprint, runtime_of
+from storefleet.testing import Stores, make_settings
+from tests.tenancy.move_helpers import add_staff, call, edit_profile, fingerprint, runtime_of
 
 
 class ExternalDb:

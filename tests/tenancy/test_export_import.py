@@ -24,8 +24,8 @@ from storefleet.control.placements.store_files import (
 )
 from storefleet.runtime import TENANT_METADATA
 from storefleet.tenancy.datacopy import VerificationError, clear_store
-from tests.conftest import PLACEMENTS, Stores
-from tests.tenancy.test_moves import add_staff, call, edit_profile, fingerprint, runtime_of
+from storefleet.testing import PLACEMENTS, Stores
+from tests.tenancy.move_helpers import add_staff, call, edit_profile, fingerprint, runtime_of
 
 
 @pytest.fixture

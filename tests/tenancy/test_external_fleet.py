@@ -20,7 +20,8 @@ from sqlalchemy.engine import URL
 from storefleet.config import Settings
 from storefleet.runtime import TENANT_METADATA, Runtime
 from storefleet.tenancy.migrations import TenantMigrator
-from tests.conftest import Stores
+from storefleet.testing import Stores
+from tests.tenancy.move_helpers import call, runtime_of
 from tests.tenancy.test_connect_database import ExternalDb, drop_store_roles
 from tests.tenancy.test_fleet_migrations import (
     NEW,
@@ -29,7 +30,6 @@ from tests.tenancy.test_fleet_migrations import (
     revision_text,
     run_fleet,
 )
-from tests.tenancy.test_moves import call, runtime_of
 
 SECURED_TABLE_REVISION = revision_text(
     "a column and a new secured table",

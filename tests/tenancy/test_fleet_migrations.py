@@ -28,7 +28,7 @@ from storefleet.db.urls import libpq_conninfo, with_database
 from storefleet.runtime import TENANT_METADATA, Runtime
 from storefleet.tenancy.databases import PlatformDatabases
 from storefleet.tenancy.migrations import ChangedMigrationError, TenantMigrator
-from tests.conftest import PLACEMENTS, Stores
+from storefleet.testing import PLACEMENTS, Stores
 
 NEW = "t9001"
 REAL_HEAD = TenantMigrator(metadata=TENANT_METADATA).head

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
-from tests.conftest import Stores
+from storefleet.testing import Stores
 from tests.tenancy.test_connect_database import ExternalDb
 
 

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from storefleet.control.placements.move_recovery import abandon_dead_moves
 from storefleet.db.urls import libpq_conninfo
-from tests.conftest import PLACEMENTS, Stores
-from tests.tenancy.test_moves import call, runtime_of
+from storefleet.testing import PLACEMENTS, Stores
+from tests.tenancy.move_helpers import call, runtime_of
 
 
 def _stuck_move(control_conn: psycopg.Connection, store_id: str) -> str:

@@ -38,10 +38,11 @@ from storefleet.tenancy.external import (
     inspect_external_database,
     validate_url_shape,
 )
-from tests.conftest import Accounts, BlackHole, Stores, make_settings
+from storefleet.testing import Accounts, Stores, make_settings
+from tests.conftest import BlackHole
 from tests.scramserver import ScramServer
+from tests.tenancy.move_helpers import runtime_of
 from tests.tenancy.test_connect_database import ExternalDb
-from tests.tenancy.test_moves import runtime_of
 
 OWNER_HOST = "owner-db.example.test"
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import URL
 
 from storefleet.api.app import create_app
 from storefleet.db.urls import libpq_conninfo
-from tests.conftest import Accounts, Stores, make_settings
+from storefleet.testing import Accounts, Stores, make_settings
 
 TIMEOUT = 2.0
 SLOW_REQUESTS = 4

@@ -24,7 +24,7 @@ from storefleet.control.accounts.service import create_account
 from storefleet.control.stores.service import create_store
 from storefleet.db.urls import libpq_conninfo, with_database
 from storefleet.runtime import Runtime
-from tests.conftest import PLACEMENTS, STRONG_PASSWORD, make_settings
+from storefleet.testing import PLACEMENTS, STRONG_PASSWORD, make_settings
 
 PER_PLACEMENT = 8
 

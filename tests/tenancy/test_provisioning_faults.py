@@ -28,8 +28,7 @@ from storefleet.db.urls import libpq_conninfo, with_database
 from storefleet.runtime import TENANT_METADATA
 from storefleet.tenancy.ddl import MANAGED_ROLES, TenantRoles
 from storefleet.tenancy.migrations import TenantMigrator
-from tests.conftest import PLACEMENTS, Accounts, bearer
-from tests.pgserver import unique_name
+from storefleet.testing import PLACEMENTS, Accounts, bearer, unique_name
 
 
 @pytest.fixture

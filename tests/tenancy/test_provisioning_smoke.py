@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Accounts, bearer
+from storefleet.testing import Accounts, bearer
 
 PLACEMENTS = ["pool", "schema", "database"]
 

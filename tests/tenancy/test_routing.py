@@ -16,9 +16,8 @@ from storefleet.api.app import create_app
 from storefleet.config import Settings
 from storefleet.db.urls import libpq_conninfo
 from storefleet.runtime import Runtime
-from tests.conftest import PLACEMENTS, Accounts, Stores, bearer
+from storefleet.testing import PLACEMENTS, Accounts, Stores, bearer, unique_name
 from tests.pgbouncer import PgBouncer, pgbouncer  # noqa: F401
-from tests.pgserver import unique_name
 
 STOREFRONT = "/api/storefront/store"
 

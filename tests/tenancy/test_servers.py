@@ -19,16 +19,16 @@ from typer.testing import CliRunner
 from storefleet.cli.main import app as cli
 from storefleet.db.urls import libpq_conninfo
 from storefleet.runtime import TENANT_METADATA
-from tests.conftest import Stores, bearer
-from tests.tenancy.test_export_import import runner  # noqa: F401 (fixture)
-from tests.tenancy.test_moves import (
+from storefleet.testing import Stores, bearer
+from tests.tenancy.move_helpers import (
     add_staff,
     call,
     edit_profile,
     fingerprint,
-    move_store,
     runtime_of,
 )
+from tests.tenancy.test_export_import import runner  # noqa: F401 (fixture)
+from tests.tenancy.test_moves import move_store
 
 PG15 = "postgresql://postgres@127.0.0.1:5432/postgres"
 

@@ -23,7 +23,7 @@ from storefleet.runtime import Runtime
 from storefleet.tenancy.engines import EngineRegistry
 from storefleet.tenancy.session import Tenancy
 from storefleet.tenancy.source import ServerAccess
-from tests.conftest import Stores
+from storefleet.testing import Stores
 from tests.pgbouncer import PgBouncer, pgbouncer  # noqa: F401
 
 READ_CONTEXT = text(

@@ -11,7 +11,7 @@ from storefleet.db.urls import libpq_conninfo
 from storefleet.runtime import TENANT_METADATA
 from storefleet.tenancy import ddl
 from storefleet.tenancy.migrations import ChangedMigrationError, TenantMigrator, record_checksums
-from tests.pgserver import admin_execute, drop_database, unique_name
+from storefleet.testing import admin_execute, drop_database, unique_name
 
 CATALOG_QUERIES = {
     "columns": """
