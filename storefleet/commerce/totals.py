@@ -1,7 +1,7 @@
 """The one place a cart's or an order's totals are computed, from server data only.
 
 Lines are priced by ``pricing.service.unit_prices`` (a client never sends a price), discounts
-come from ``promotions.service.evaluate`` (line discounts allocated to the minor unit),
+come from ``promotions.engine.evaluate`` (line discounts allocated to the minor unit),
 shipping from ``shipping.service.options_for`` and tax per line from ``tax.service.rates_for``
 on the discounted line amount. Every amount is an integer in the currency's minor units:
 
@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.catalog.models import Product, ProductImage, ProductVariant
 from storefleet.commerce.pricing.service import PricingContext, unit_prices
-from storefleet.commerce.promotions import service as promotions
-from storefleet.commerce.promotions.service import AppliedDiscount, PricedLine
+from storefleet.commerce.promotions import engine as promotions
+from storefleet.commerce.promotions.engine import AppliedDiscount, PricedLine
 from storefleet.commerce.shipping.service import ShippingOption, options_for
 from storefleet.commerce.tax import service as tax
 from storefleet.commerce.tax.service import TaxRates

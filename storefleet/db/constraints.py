@@ -35,6 +35,9 @@ UNIQUE: dict[str, Unique] = {
     "uq_product_variants_sku_live": Unique("sku", "sku is already in use"),
     "uq_product_variants_barcode_live": Unique("barcode", "barcode is already in use"),
     "uq_categories_store_id_slug": Unique("slug", "slug is already in use"),
+    "uq_discount_codes_code": Unique(
+        "code", "A discount code with this text already exists in this store"
+    ),
 }
 
 

@@ -32,7 +32,7 @@ from storefleet.commerce.pricing.service import (
     require_enabled_currency,
     unit_prices,
 )
-from storefleet.commerce.promotions import service as promotions
+from storefleet.commerce.promotions import engine as promotions
 from storefleet.commerce.totals import CartLine, Totals
 from storefleet.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 

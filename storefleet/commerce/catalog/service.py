@@ -51,7 +51,7 @@ from storefleet.commerce.catalog.schemas import (
     VariantFields,
 )
 from storefleet.commerce.common import sort_order
-from storefleet.commerce.inventory import service as inventory
+from storefleet.commerce.inventory import stock as inventory
 from storefleet.commerce.inventory.models import InventoryLevel, InventoryLocation
 from storefleet.commerce.pricing import service as pricing
 from storefleet.commerce.pricing.models import Price, PriceRule

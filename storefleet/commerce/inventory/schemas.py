@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from storefleet.commerce.common import Strict
+from storefleet.commerce.common import Page, Strict
 from storefleet.schemas import StockDelta
 
 LocationCode = Annotated[
@@ -53,11 +53,8 @@ class LocationOut(BaseModel):
     updated_at: datetime
 
 
-class LocationPage(BaseModel):
-    items: list[LocationOut]
-    total: int
-    limit: int
-    offset: int
+class LocationPage(Page[LocationOut]):
+    pass
 
 
 class LevelOut(BaseModel):
@@ -71,11 +68,8 @@ class LevelOut(BaseModel):
     updated_at: datetime
 
 
-class LevelPage(BaseModel):
-    items: list[LevelOut]
-    total: int
-    limit: int
-    offset: int
+class LevelPage(Page[LevelOut]):
+    pass
 
 
 class AdjustmentIn(Strict):
@@ -108,8 +102,5 @@ class AdjustmentOut(BaseModel):
     created_at: datetime
 
 
-class AdjustmentPage(BaseModel):
-    items: list[AdjustmentOut]
-    total: int
-    limit: int
-    offset: int
+class AdjustmentPage(Page[AdjustmentOut]):
+    pass

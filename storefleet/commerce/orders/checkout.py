@@ -30,11 +30,11 @@ from storefleet.commerce.carts import service as carts
 from storefleet.commerce.carts.models import Cart
 from storefleet.commerce.customers import service as customers
 from storefleet.commerce.customers.models import Customer
-from storefleet.commerce.inventory import service as inventory
-from storefleet.commerce.inventory.service import StockLine
+from storefleet.commerce.inventory import stock as inventory
+from storefleet.commerce.inventory.stock import StockLine
 from storefleet.commerce.orders.models import Order, OrderEvent, OrderItem
 from storefleet.commerce.payments.models import PaymentMethod, PaymentTransaction
-from storefleet.commerce.promotions import service as promotions
+from storefleet.commerce.promotions import engine as promotions
 from storefleet.commerce.totals import Totals, images_for
 from storefleet.control.billing.limits import PlanLimitReached, PlanLimits
 from storefleet.db.ids import uuid7

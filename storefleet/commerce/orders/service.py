@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.common import sort_order
-from storefleet.commerce.inventory import service as inventory
+from storefleet.commerce.inventory import stock as inventory
 from storefleet.commerce.money import format_amount
 from storefleet.commerce.orders.models import (
     Fulfillment,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from storefleet.api.deps import RuntimeDep
 from storefleet.api.store_access import CanManagePayments
+from storefleet.api.unit_of_work import TenantReader, TenantSession
 from storefleet.commerce.payments import service
 from storefleet.commerce.payments.models import PaymentMethod
 from storefleet.commerce.payments.schemas import (
@@ -37,43 +38,40 @@ def method_out(method: PaymentMethod) -> PaymentMethodOut:
 
 
 @router.get("", response_model=PaymentMethodList)
-async def list_methods(ctx: CanManagePayments, runtime: RuntimeDep) -> PaymentMethodList:
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        return PaymentMethodList(items=[method_out(m) for m in await service.list_methods(s)])
+async def list_methods(ctx: CanManagePayments, s: TenantReader) -> PaymentMethodList:
+    return PaymentMethodList(items=[method_out(m) for m in await service.list_methods(s)])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PaymentMethodOut)
 async def create_method(
-    body: PaymentMethodCreate, ctx: CanManagePayments, runtime: RuntimeDep
+    body: PaymentMethodCreate, ctx: CanManagePayments, s: TenantSession, runtime: RuntimeDep
 ) -> PaymentMethodOut:
-    async with runtime.tenancy.session(ctx.placement) as s:
-        method = await service.create_method(s, runtime.keyring, ctx.store_id, body.model_dump())
-        return method_out(method)
+    method = await service.create_method(s, runtime.keyring, ctx.store_id, body.model_dump())
+    return method_out(method)
 
 
 @router.get("/{method_id}", response_model=PaymentMethodOut)
 async def get_method(
-    method_id: uuid.UUID, ctx: CanManagePayments, runtime: RuntimeDep
+    method_id: uuid.UUID, ctx: CanManagePayments, s: TenantReader
 ) -> PaymentMethodOut:
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        return method_out(await service.get_method(s, method_id))
+    return method_out(await service.get_method(s, method_id))
 
 
 @router.patch("/{method_id}", response_model=PaymentMethodOut)
 async def update_method(
-    method_id: uuid.UUID, body: PaymentMethodUpdate, ctx: CanManagePayments, runtime: RuntimeDep
+    method_id: uuid.UUID,
+    body: PaymentMethodUpdate,
+    ctx: CanManagePayments,
+    s: TenantSession,
+    runtime: RuntimeDep,
 ) -> PaymentMethodOut:
-    async with runtime.tenancy.session(ctx.placement) as s:
-        method = await service.update_method(
-            s, runtime.keyring, method_id, body.model_dump(exclude_unset=True)
-        )
-        return method_out(method)
+    method = await service.update_method(
+        s, runtime.keyring, method_id, body.model_dump(exclude_unset=True)
+    )
+    return method_out(method)
 
 
 @router.delete("/{method_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_method(
-    method_id: uuid.UUID, ctx: CanManagePayments, runtime: RuntimeDep
-) -> Response:
-    async with runtime.tenancy.session(ctx.placement) as s:
-        await service.delete_method(s, method_id)
+async def delete_method(method_id: uuid.UUID, ctx: CanManagePayments, s: TenantSession) -> Response:
+    await service.delete_method(s, method_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

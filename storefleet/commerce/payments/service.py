@@ -13,17 +13,20 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.payments.models import PaymentMethod, PaymentTransaction
 from storefleet.control.secrets.registry import TenantEncryptedColumn, register_encrypted_column
+from storefleet.db.constraints import flush
 from storefleet.db.ids import uuid7
-from storefleet.errors import Conflict, InvalidInput, NotFound
+from storefleet.db.queries import get_or_404
+from storefleet.errors import Conflict, InvalidInput
+from storefleet.schemas import refuse_nulls
 from storefleet.security.keyring import Keyring
 
 METHOD_NOT_FOUND = "Payment method not found"
 NEEDS_SECRET = ("stripe",)
+NOT_NULL = ("code", "name", "instructions", "is_active", "position", "config")
 
 
 def secret_aad(store_id: uuid.UUID, method_id: uuid.UUID) -> str:
@@ -60,13 +63,9 @@ async def list_methods(session: AsyncSession, *, active_only: bool = False) -> l
 async def get_method(
     session: AsyncSession, method_id: uuid.UUID, *, for_update: bool = False
 ) -> PaymentMethod:
-    stmt = select(PaymentMethod).where(PaymentMethod.id == method_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    method = (await session.execute(stmt)).scalar_one_or_none()
-    if method is None:
-        raise NotFound(METHOD_NOT_FOUND)
-    return method
+    return await get_or_404(
+        session, PaymentMethod, method_id, missing=METHOD_NOT_FOUND, lock=for_update
+    )
 
 
 async def active_method(session: AsyncSession, code: str) -> PaymentMethod:
@@ -98,10 +97,7 @@ async def create_method(
     if secret:
         method.secret_ciphertext = keyring.encrypt_text(secret, secret_aad(store_id, method_id))
     session.add(method)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _code_taken(values["code"]) from None
+    await flush(session, _code_taken(values["code"]))
     await session.refresh(method)
     return method
 
@@ -109,9 +105,7 @@ async def create_method(
 async def update_method(
     session: AsyncSession, keyring: Keyring, method_id: uuid.UUID, changes: dict[str, Any]
 ) -> PaymentMethod:
-    for name in ("code", "name", "instructions", "is_active", "position", "config"):
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null", field=name)
+    refuse_nulls(changes, NOT_NULL)
     method = await get_method(session, method_id, for_update=True)
     if "secret" in changes:
         secret = changes.pop("secret")
@@ -133,10 +127,7 @@ async def update_method(
             raise _code_taken(code)
     for name, value in changes.items():
         setattr(method, name, value)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _code_taken(str(code)) from None
+    await flush(session, _code_taken(str(code)))
     await session.refresh(method)
     return method
 

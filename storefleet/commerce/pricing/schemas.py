@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from storefleet.commerce.common import CountryCode, Strict
+from storefleet.commerce.common import CountryCode, Page, Strict
 
 RuleKind = Literal["override", "sale"]
 BasisPoints = Annotated[int, Field(ge=0, le=10_000)]
@@ -65,11 +65,8 @@ class PriceRuleOut(BaseModel):
     updated_at: datetime
 
 
-class PriceRulePage(BaseModel):
-    items: list[PriceRuleOut]
-    total: int
-    limit: int
-    offset: int
+class PriceRulePage(Page[PriceRuleOut]):
+    pass
 
 
 class CurrencyPut(Strict):

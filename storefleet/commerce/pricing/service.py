@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.money import percent_of
 from storefleet.commerce.pricing.models import CurrencySetting, Price, PriceRule
 from storefleet.db.ids import uuid7
-from storefleet.errors import Conflict, InvalidInput, NotFound
+from storefleet.db.queries import Rows, get_or_404, paged
+from storefleet.errors import Conflict, InvalidInput
 
 
 @dataclass(frozen=True)
@@ -136,33 +137,17 @@ NOT_NULL_RULE_FIELDS = ("name", "kind", "priority", "is_active")
 
 async def list_rules(
     session: AsyncSession, *, limit: int, offset: int, kind: str | None = None
-) -> tuple[list[PriceRule], int]:
-    stmt = select(PriceRule, func.count().over())
+) -> Rows[PriceRule]:
+    stmt = select(PriceRule).order_by(PriceRule.priority.desc(), PriceRule.created_at, PriceRule.id)
     if kind is not None:
         stmt = stmt.where(PriceRule.kind == kind)
-    rows = (
-        await session.execute(
-            stmt.order_by(PriceRule.priority.desc(), PriceRule.created_at, PriceRule.id)
-            .limit(limit)
-            .offset(offset)
-        )
-    ).all()
-    if rows or not offset:
-        return [r[0] for r in rows], int(rows[0][1]) if rows else 0
-    count = select(func.count()).select_from(PriceRule)
-    if kind is not None:
-        count = count.where(PriceRule.kind == kind)
-    return [], int(await session.scalar(count) or 0)
+    return await paged(session, stmt, limit=limit, offset=offset)
 
 
 async def get_rule(
     session: AsyncSession, rule_id: uuid.UUID, *, for_update: bool = False
 ) -> PriceRule:
-    stmt = select(PriceRule).where(PriceRule.id == rule_id)
-    rule = await session.scalar(stmt.with_for_update() if for_update else stmt)
-    if rule is None:
-        raise NotFound(RULE_NOT_FOUND)
-    return rule
+    return await get_or_404(session, PriceRule, rule_id, missing=RULE_NOT_FOUND, lock=for_update)
 
 
 def _check_rule(rule: PriceRule) -> None:

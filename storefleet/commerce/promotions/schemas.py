@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from storefleet.commerce.common import Amount, CurrencyCode, Strict
+from storefleet.commerce.common import Amount, CurrencyCode, Page, Strict
 from storefleet.schemas import Count
 
 DiscountKind = Literal["percentage", "fixed", "free_shipping", "buy_x_get_y"]
@@ -88,11 +88,8 @@ class DiscountOut(BaseModel):
     updated_at: datetime
 
 
-class DiscountList(BaseModel):
-    items: list[DiscountOut]
-    total: int
-    limit: int
-    offset: int
+class DiscountList(Page[DiscountOut]):
+    pass
 
 
 class CodeCreate(Strict):
@@ -129,8 +126,5 @@ class RedemptionOut(BaseModel):
     created_at: datetime
 
 
-class RedemptionList(BaseModel):
-    items: list[RedemptionOut]
-    total: int
-    limit: int
-    offset: int
+class RedemptionList(Page[RedemptionOut]):
+    pass

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.pricing.service import require_enabled_currency
 from storefleet.commerce.shipping.models import ShippingMethod, ShippingRate, ShippingZone
-from storefleet.errors import Conflict, InvalidInput, NotFound
+from storefleet.db.constraints import flush
+from storefleet.db.queries import get_or_404
+from storefleet.errors import Conflict, InvalidInput
+from storefleet.schemas import refuse_nulls
 
 
 @dataclass(frozen=True)
@@ -147,12 +149,6 @@ _BANDS = {
 }
 
 
-def _not_null(changes: dict[str, Any], names: tuple[str, ...]) -> None:
-    for name in names:
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null", field=name)
-
-
 async def list_zones(session: AsyncSession) -> list[ShippingZone]:
     rows = await session.execute(
         select(ShippingZone).order_by(ShippingZone.position, ShippingZone.name, ShippingZone.id)
@@ -161,10 +157,7 @@ async def list_zones(session: AsyncSession) -> list[ShippingZone]:
 
 
 async def get_zone(session: AsyncSession, zone_id: uuid.UUID) -> ShippingZone:
-    zone = await session.scalar(select(ShippingZone).where(ShippingZone.id == zone_id))
-    if zone is None:
-        raise NotFound(ZONE_NOT_FOUND)
-    return zone
+    return await get_or_404(session, ShippingZone, zone_id, missing=ZONE_NOT_FOUND)
 
 
 async def create_zone(
@@ -180,7 +173,7 @@ async def create_zone(
 async def update_zone(
     session: AsyncSession, zone_id: uuid.UUID, changes: dict[str, Any]
 ) -> ShippingZone:
-    _not_null(changes, ("name", "countries", "regions", "postal_patterns", "position"))
+    refuse_nulls(changes, ("name", "countries", "regions", "postal_patterns", "position"))
     zone = await get_zone(session, zone_id)
     for name, value in changes.items():
         setattr(zone, name, value)
@@ -210,10 +203,7 @@ async def list_methods(session: AsyncSession, zone_id: uuid.UUID) -> list[Shippi
 
 
 async def get_method(session: AsyncSession, method_id: uuid.UUID) -> ShippingMethod:
-    method = await session.scalar(select(ShippingMethod).where(ShippingMethod.id == method_id))
-    if method is None:
-        raise NotFound(METHOD_NOT_FOUND)
-    return method
+    return await get_or_404(session, ShippingMethod, method_id, missing=METHOD_NOT_FOUND)
 
 
 async def create_method(
@@ -229,10 +219,7 @@ async def create_method(
         raise _method_code_taken(values["code"])
     method = ShippingMethod(store_id=store_id, zone_id=zone_id, **values)
     session.add(method)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _method_code_taken(values["code"]) from None
+    await flush(session, _method_code_taken(values["code"]))
     await session.refresh(method)
     return method
 
@@ -240,7 +227,7 @@ async def create_method(
 async def update_method(
     session: AsyncSession, method_id: uuid.UUID, changes: dict[str, Any]
 ) -> ShippingMethod:
-    _not_null(changes, ("name", "code", "description", "is_active", "position"))
+    refuse_nulls(changes, ("name", "code", "description", "is_active", "position"))
     method = await get_method(session, method_id)
     code = changes.get("code")
     if code is not None and code != method.code:
@@ -253,10 +240,7 @@ async def update_method(
             raise _method_code_taken(code)
     for name, value in changes.items():
         setattr(method, name, value)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _method_code_taken(str(code)) from None
+    await flush(session, _method_code_taken(str(code)))
     await session.refresh(method)
     return method
 
@@ -299,12 +283,13 @@ async def list_rates(session: AsyncSession, method_id: uuid.UUID) -> list[Shippi
 
 
 async def _rate(session: AsyncSession, method_id: uuid.UUID, rate_id: uuid.UUID) -> ShippingRate:
-    rate = await session.scalar(
-        select(ShippingRate).where(ShippingRate.id == rate_id, ShippingRate.method_id == method_id)
+    return await get_or_404(
+        session,
+        ShippingRate,
+        rate_id,
+        missing=RATE_NOT_FOUND,
+        where=[ShippingRate.method_id == method_id],
     )
-    if rate is None:
-        raise NotFound(RATE_NOT_FOUND)
-    return rate
 
 
 async def create_rate(
@@ -323,7 +308,7 @@ async def update_rate(
     session: AsyncSession, method_id: uuid.UUID, rate_id: uuid.UUID, changes: dict[str, Any]
 ) -> ShippingRate:
     """The merged rate is checked as a whole (changing ``kind`` must clear other bands)."""
-    _not_null(changes, ("kind", "currency", "amount"))
+    refuse_nulls(changes, ("kind", "currency", "amount"))
     await get_method(session, method_id)
     rate = await _rate(session, method_id, rate_id)
     merged = {name: getattr(rate, name) for name in RATE_FIELDS}

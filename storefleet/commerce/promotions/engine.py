@@ -11,17 +11,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storefleet.commerce.catalog.models import Product, ProductVariant
 from storefleet.commerce.money import allocate, percent_of
-from storefleet.commerce.pricing.service import require_enabled_currency
 from storefleet.commerce.promotions.models import Discount, DiscountCode, DiscountRedemption
-from storefleet.errors import Conflict, InvalidInput, NotFound
+from storefleet.db.locks import Seed
+from storefleet.errors import Conflict, InvalidInput
 
 UNKNOWN_CODE = "This discount code is not valid"
 DISCOUNT_LIMIT = "This discount has reached its usage limit"
@@ -312,7 +309,7 @@ async def redeem(
         discount = await session.get(Discount, (store_id, d.discount_id))
         if discount is not None and discount.usage_limit_per_customer is not None:
             await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7302))"),
+                text(f"SELECT pg_advisory_xact_lock({Seed.CUSTOMER_EMAIL.sql()})"),
                 {"k": f"{d.discount_id}:{email.lower()}"},
             )
             if (
@@ -332,218 +329,3 @@ async def redeem(
             )
         )
     await session.flush()
-
-
-# -- admin: discounts, codes, redemptions -----------------------------------------------------
-
-DISCOUNT_NOT_FOUND = "Discount not found"
-CODE_NOT_FOUND = "Discount code not found"
-CODE_TAKEN = "A discount code with this text already exists in this store"
-
-
-async def get_discount(session: AsyncSession, discount_id: uuid.UUID) -> Discount:
-    """Another store's discount is invisible (RLS) and answers like a missing one."""
-    found = (
-        await session.execute(select(Discount).where(Discount.id == discount_id))
-    ).scalar_one_or_none()
-    if found is None:
-        raise NotFound(DISCOUNT_NOT_FOUND)
-    return found
-
-
-async def list_discounts(
-    session: AsyncSession,
-    *,
-    limit: int,
-    offset: int,
-    is_active: bool | None = None,
-    is_automatic: bool | None = None,
-) -> tuple[list[Discount], int]:
-    conditions = []
-    if is_active is not None:
-        conditions.append(Discount.is_active.is_(is_active))
-    if is_automatic is not None:
-        conditions.append(Discount.is_automatic.is_(is_automatic))
-    total = int(
-        await session.scalar(select(func.count()).select_from(Discount).where(*conditions)) or 0
-    )
-    rows = (
-        await session.execute(
-            select(Discount)
-            .where(*conditions)
-            .order_by(Discount.created_at.desc(), Discount.id)
-            .limit(limit)
-            .offset(offset)
-        )
-    ).scalars()
-    return list(rows), total
-
-
-async def _check_ids(
-    session: AsyncSession, model: type[Any], ids: Sequence[str], field_name: str
-) -> None:
-    wanted = {uuid.UUID(str(i)) for i in ids}
-    if not wanted:
-        return
-    found = set((await session.execute(select(model.id).where(model.id.in_(wanted)))).scalars())
-    if wanted - found:
-        raise InvalidInput("Unknown id in this store's catalog", field=field_name)
-
-
-async def _validate(session: AsyncSession, d: Discount) -> None:
-    """Rules across fields, checked on the merged row so partial updates cannot break them."""
-    if d.kind == "free_shipping":
-        d.target = "shipping"
-    if d.kind == "percentage" and d.value > 10_000:
-        raise InvalidInput("A percentage is in basis points, at most 10000", field="value")
-    if d.kind == "fixed":
-        if not d.currency:
-            raise InvalidInput("A fixed discount needs a currency", field="currency")
-        await require_enabled_currency(session, d.currency, field="currency")
-    if d.kind == "buy_x_get_y":
-        if not d.buy_quantity or not d.get_quantity:
-            raise InvalidInput(
-                "buy_x_get_y needs buy_quantity and get_quantity", field="buy_quantity"
-            )
-        if d.target == "shipping":
-            raise InvalidInput("buy_x_get_y applies to items, not shipping", field="target")
-    if d.starts_at and d.ends_at and d.ends_at <= d.starts_at:
-        raise InvalidInput("ends_at must be after starts_at", field="ends_at")
-    if d.usage_limit is not None and d.usage_limit < d.usage_count:
-        raise InvalidInput("usage_limit is below the uses already made", field="usage_limit")
-    await _check_ids(
-        session, Product, d.conditions.get("product_ids") or [], "conditions.product_ids"
-    )
-    await _check_ids(
-        session, ProductVariant, d.conditions.get("variant_ids") or [], "conditions.variant_ids"
-    )
-
-
-async def create_discount(
-    session: AsyncSession, store_id: uuid.UUID, fields: dict[str, Any]
-) -> Discount:
-    discount = Discount(store_id=store_id, usage_count=0, **_defaults(fields))
-    await _validate(session, discount)
-    session.add(discount)
-    await session.flush()
-    return discount
-
-
-def _defaults(fields: dict[str, Any]) -> dict[str, Any]:
-    values = {k: v for k, v in fields.items() if v is not None}
-    values.setdefault("conditions", {})
-    values.setdefault("value", 0)
-    return values
-
-
-async def update_discount(
-    session: AsyncSession, discount_id: uuid.UUID, changes: dict[str, Any]
-) -> Discount:
-    discount = await get_discount(session, discount_id)
-    for name, value in changes.items():
-        if name == "conditions" and value is None:
-            value = {}
-        if value is None and name in {"name", "kind", "target", "value", "is_automatic",
-                                      "is_active", "combinable"}:  # fmt: skip
-            raise InvalidInput("This field cannot be null", field=name)
-        setattr(discount, name, value)
-    await _validate(session, discount)
-    await session.flush()
-    return discount
-
-
-async def delete_discount(session: AsyncSession, discount_id: uuid.UUID) -> None:
-    """A redeemed discount stays for its orders' history: deactivate it instead."""
-    discount = await get_discount(session, discount_id)
-    used = await session.scalar(
-        select(func.count())
-        .select_from(DiscountRedemption)
-        .where(DiscountRedemption.discount_id == discount.id)
-    )
-    if used:
-        raise Conflict(
-            "This discount has been redeemed; set is_active to false instead", field="discount_id"
-        )
-    await session.delete(discount)
-    await session.flush()
-
-
-async def add_code(
-    session: AsyncSession,
-    store_id: uuid.UUID,
-    discount_id: uuid.UUID,
-    *,
-    code: str,
-    usage_limit: int | None,
-) -> DiscountCode:
-    """Codes are unique per store ignoring case (``SAVE10`` and ``save10`` are one code)."""
-    discount = await get_discount(session, discount_id)
-    if await find_code(session, code) is not None:
-        raise Conflict(CODE_TAKEN, field="code")
-    row = DiscountCode(
-        store_id=store_id,
-        discount_id=discount.id,
-        code=code.strip(),
-        usage_limit=usage_limit,
-        usage_count=0,
-        is_active=True,
-    )
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(CODE_TAKEN, field="code") from None
-    return row
-
-
-async def list_codes(session: AsyncSession, discount_id: uuid.UUID) -> list[DiscountCode]:
-    discount = await get_discount(session, discount_id)
-    rows = await session.execute(
-        select(DiscountCode)
-        .where(DiscountCode.discount_id == discount.id)
-        .order_by(DiscountCode.created_at, DiscountCode.id)
-    )
-    return list(rows.scalars())
-
-
-async def delete_code(session: AsyncSession, discount_id: uuid.UUID, code_id: uuid.UUID) -> None:
-    """An unused code is deleted; a redeemed one is kept for history and deactivated."""
-    discount = await get_discount(session, discount_id)
-    code = (
-        await session.execute(
-            select(DiscountCode).where(
-                DiscountCode.id == code_id, DiscountCode.discount_id == discount.id
-            )
-        )
-    ).scalar_one_or_none()
-    if code is None:
-        raise NotFound(CODE_NOT_FOUND)
-    used = await session.scalar(
-        select(func.count())
-        .select_from(DiscountRedemption)
-        .where(DiscountRedemption.code_id == code.id)
-    )
-    if used:
-        code.is_active = False
-    else:
-        await session.delete(code)
-    await session.flush()
-
-
-async def list_redemptions(
-    session: AsyncSession, discount_id: uuid.UUID, *, limit: int, offset: int
-) -> tuple[list[DiscountRedemption], int]:
-    discount = await get_discount(session, discount_id)
-    where = DiscountRedemption.discount_id == discount.id
-    total = int(
-        await session.scalar(select(func.count()).select_from(DiscountRedemption).where(where)) or 0
-    )
-    rows = await session.execute(
-        select(DiscountRedemption)
-        .where(where)
-        .order_by(DiscountRedemption.created_at.desc(), DiscountRedemption.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(rows.scalars()), total

@@ -11,9 +11,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, cast, func, select, text, update
+from sqlalchemy import BigInteger, cast, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.catalog.models import ProductVariant
@@ -23,7 +22,6 @@ from storefleet.commerce.inventory.models import (
     InventoryLocation,
     InventoryReservation,
 )
-from storefleet.db.ids import uuid7
 from storefleet.errors import Conflict, InvalidInput, NotFound
 from storefleet.schemas import INT32_MAX
 
@@ -362,179 +360,3 @@ async def set_on_hand(
         reason="correction" if current else "initial",
         actor=actor,
     )
-
-
-# --- administration: locations, levels, history ---------------------------------------------
-
-LOCATION_NOT_FOUND = "Inventory location not found"
-
-
-async def list_locations(
-    session: AsyncSession, *, limit: int, offset: int
-) -> tuple[list[InventoryLocation], int]:
-    rows = (
-        await session.execute(
-            select(InventoryLocation, func.count().over())
-            .order_by(InventoryLocation.is_default.desc(), InventoryLocation.code)
-            .limit(limit)
-            .offset(offset)
-        )
-    ).all()
-    if rows or not offset:
-        return [r[0] for r in rows], int(rows[0][1]) if rows else 0
-    total = await session.scalar(select(func.count()).select_from(InventoryLocation))
-    return [], int(total or 0)
-
-
-async def get_location(
-    session: AsyncSession, location_id: uuid.UUID, *, for_update: bool = False
-) -> InventoryLocation:
-    stmt = select(InventoryLocation).where(InventoryLocation.id == location_id)
-    found = await session.scalar(stmt.with_for_update() if for_update else stmt)
-    if found is None:
-        raise NotFound(LOCATION_NOT_FOUND)
-    return found
-
-
-async def _check_code(session: AsyncSession, code: str, location_id: uuid.UUID | None) -> None:
-    stmt = select(InventoryLocation.id).where(InventoryLocation.code == code)
-    if location_id is not None:
-        stmt = stmt.where(InventoryLocation.id != location_id)
-    if await session.scalar(stmt.limit(1)) is not None:
-        raise Conflict(f"location code {code!r} is already in use", field="code")
-
-
-async def _clear_default(session: AsyncSession, keep: uuid.UUID) -> None:
-    """The one-default index is checked row by row: clear the old default first."""
-    await session.execute(
-        update(InventoryLocation)
-        .where(InventoryLocation.is_default, InventoryLocation.id != keep)
-        .values(is_default=False, updated_at=func.now())
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def create_location(
-    session: AsyncSession, store_id: uuid.UUID, fields: dict[str, Any]
-) -> InventoryLocation:
-    await _check_code(session, fields["code"], None)
-    location = InventoryLocation(store_id=store_id, id=uuid7(), **fields)
-    if location.is_default:
-        if not location.is_active:
-            raise Conflict("the default location must be active", field="is_active")
-        await _clear_default(session, location.id)
-    session.add(location)
-    await session.flush()
-    return location
-
-
-async def update_location(
-    session: AsyncSession, location_id: uuid.UUID, fields: dict[str, Any]
-) -> InventoryLocation:
-    """Rename, recode, (de)activate or make default; the default stays active and unique."""
-    with session.no_autoflush:
-        location = await get_location(session, location_id, for_update=True)
-        for key in ("name", "code", "is_active", "is_default", "address"):
-            if key in fields and fields[key] is None:
-                raise InvalidInput("must not be null", field=key)
-        if "code" in fields and fields["code"] != location.code:
-            await _check_code(session, fields["code"], location.id)
-        was_default = location.is_default
-        is_default = fields.get("is_default", was_default)
-        is_active = fields.get("is_active", location.is_active)
-        if was_default and not is_default:
-            raise Conflict("make another location the default instead", field="is_default")
-        if is_default and not is_active:
-            raise Conflict(
-                "the default location must be active",
-                field="is_active" if "is_active" in fields else "is_default",
-            )
-        if is_default and not was_default:
-            await _clear_default(session, location.id)
-    for key, value in fields.items():
-        setattr(location, key, value)
-    location.updated_at = datetime.now(UTC)
-    await session.flush()
-    return location
-
-
-def _level_filters(
-    variant_id: uuid.UUID | None, location_id: uuid.UUID | None, model: Any
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if variant_id is not None:
-        conditions.append(model.variant_id == variant_id)
-    if location_id is not None:
-        conditions.append(model.location_id == location_id)
-    return conditions
-
-
-async def list_levels(
-    session: AsyncSession,
-    *,
-    variant_id: uuid.UUID | None,
-    location_id: uuid.UUID | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[dict[str, Any]], int]:
-    conditions = _level_filters(variant_id, location_id, InventoryLevel)
-    rows = (
-        await session.execute(
-            select(InventoryLevel, InventoryLocation.code, func.count().over())
-            .join(
-                InventoryLocation,
-                (InventoryLocation.store_id == InventoryLevel.store_id)
-                & (InventoryLocation.id == InventoryLevel.location_id),
-            )
-            .where(*conditions)
-            .order_by(InventoryLevel.variant_id, InventoryLocation.code)
-            .limit(limit)
-            .offset(offset)
-        )
-    ).all()
-    items = [
-        {
-            "variant_id": level.variant_id,
-            "location_id": level.location_id,
-            "location_code": code,
-            "on_hand": level.on_hand,
-            "reserved": level.reserved,
-            "incoming": level.incoming,
-            "available": max(0, level.on_hand - level.reserved),
-            "updated_at": level.updated_at,
-        }
-        for level, code, _ in rows
-    ]
-    if rows or not offset:
-        return items, int(rows[0][2]) if rows else 0
-    total = await session.scalar(
-        select(func.count()).select_from(InventoryLevel).where(*conditions)
-    )
-    return [], int(total or 0)
-
-
-async def list_adjustments(
-    session: AsyncSession,
-    *,
-    variant_id: uuid.UUID | None,
-    location_id: uuid.UUID | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[InventoryAdjustment], int]:
-    """Stock history, newest first."""
-    conditions = _level_filters(variant_id, location_id, InventoryAdjustment)
-    rows = (
-        await session.execute(
-            select(InventoryAdjustment, func.count().over())
-            .where(*conditions)
-            .order_by(InventoryAdjustment.created_at.desc(), InventoryAdjustment.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    ).all()
-    if rows or not offset:
-        return [r[0] for r in rows], int(rows[0][1]) if rows else 0
-    total = await session.scalar(
-        select(func.count()).select_from(InventoryAdjustment).where(*conditions)
-    )
-    return [], int(total or 0)
