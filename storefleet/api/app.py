@@ -157,5 +157,6 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
     app.include_router(payment_routes.router)
     app.include_router(promotion_routes.router)
     app.include_router(cart_routes.router)
+    app.include_router(order_routes.storefront_router)
     app.include_router(order_routes.router)
     return app

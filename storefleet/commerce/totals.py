@@ -117,8 +117,8 @@ async def sellable_variants(
         )
         .where(
             ProductVariant.id.in_(list(set(variant_ids))),
-            ProductVariant.deleted_at.is_(None),
-            Product.deleted_at.is_(None),
+            ProductVariant.live(),
+            Product.live(),
             Product.status == "active",
             Product.published_at.is_not(None),
             Product.published_at <= now,

@@ -42,13 +42,6 @@ class ShippingMethodIn(Strict):
     shipping_method_id: uuid.UUID
 
 
-class CheckoutIn(Strict):
-    payment_method_code: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
-    ]
-    notes: Annotated[str, StringConstraints(max_length=2000)] = ""
-
-
 class CartLineOut(BaseModel):
     id: uuid.UUID | None
     variant_id: uuid.UUID

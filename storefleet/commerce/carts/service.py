@@ -34,6 +34,7 @@ from storefleet.commerce.pricing.service import (
 )
 from storefleet.commerce.promotions import engine as promotions
 from storefleet.commerce.totals import CartLine, Totals
+from storefleet.db.queries import get_or_404
 from storefleet.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 
 CART_TTL = timedelta(days=7)
@@ -215,14 +216,9 @@ async def add_item(session: AsyncSession, cart: Cart, variant_id: uuid.UUID, qua
 
 
 async def _item(session: AsyncSession, cart: Cart, item_id: uuid.UUID) -> CartItem:
-    item = (
-        await session.execute(
-            select(CartItem).where(CartItem.id == item_id, CartItem.cart_id == cart.id)
-        )
-    ).scalar_one_or_none()
-    if item is None:
-        raise NotFound(ITEM_NOT_FOUND)
-    return item
+    return await get_or_404(
+        session, CartItem, item_id, missing=ITEM_NOT_FOUND, where=[CartItem.cart_id == cart.id]
+    )
 
 
 async def update_item(session: AsyncSession, cart: Cart, item_id: uuid.UUID, quantity: int) -> None:

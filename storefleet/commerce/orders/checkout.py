@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.carts import service as carts
@@ -37,6 +36,7 @@ from storefleet.commerce.payments.models import PaymentMethod, PaymentTransactio
 from storefleet.commerce.promotions import engine as promotions
 from storefleet.commerce.totals import Totals, images_for
 from storefleet.control.billing.limits import PlanLimitReached, PlanLimits
+from storefleet.db.constraints import flush
 from storefleet.db.ids import uuid7
 from storefleet.errors import Conflict, InvalidInput
 
@@ -213,12 +213,8 @@ async def checkout(
     )
     order.payment_status = "paid" if totals.total == 0 else "unpaid"
     session.add(order)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        # Another cart's checkout took this Idempotency-Key a moment ago.
-        raise Conflict(KEY_REUSED, field="Idempotency-Key") from None
+    # Another cart's checkout may have taken this Idempotency-Key a moment ago.
+    await flush(session, Conflict(KEY_REUSED, field="Idempotency-Key"), savepoint=True)
     await promotions.redeem(
         session,
         store_id,

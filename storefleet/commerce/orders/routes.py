@@ -1,4 +1,11 @@
-"""The orders admin API (owner or staff): list, detail, history and the order operations."""
+"""The orders API: the admin's (owner or staff) list, detail, history and order operations,
+and the storefront checkout that places an order.
+
+The checkout's path is the cart's (``/api/storefront/carts/{token}/checkout``) but its work
+is this domain's (``orders.checkout``), so its route lives here. It reads the store's plan
+limits from the control plane first and only then opens the store's write transaction, so
+no tenant transaction waits on the control plane.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import EmailStr
 
-from storefleet.api.deps import RuntimeDep
+from storefleet.api.deps import ClientIP, RuntimeDep
 from storefleet.api.store_access import (
     CanCancelOrders,
     CanFulfilOrders,
@@ -17,11 +25,19 @@ from storefleet.api.store_access import (
     CanRefundOrders,
     CanViewOrders,
 )
+from storefleet.api.storefront_store import StorefrontStore
+from storefleet.api.unit_of_work import Scope, TenantReader, TenantSession
+from storefleet.commerce.carts import service as carts
+from storefleet.commerce.carts.routes import SignedInCustomer
 from storefleet.commerce.common import PageParams, page_params
-from storefleet.commerce.orders import service
+from storefleet.commerce.orders import actions, queries
+from storefleet.commerce.orders import checkout as checkout_service
+from storefleet.commerce.orders.actions import LineRequest
 from storefleet.commerce.orders.models import Order, OrderItem
+from storefleet.commerce.orders.queries import OrderFilters, OrderView
 from storefleet.commerce.orders.schemas import (
     CancelIn,
+    CheckoutIn,
     FulfillmentIn,
     FulfillmentItemOut,
     FulfillmentOut,
@@ -39,9 +55,9 @@ from storefleet.commerce.orders.schemas import (
     StorefrontOrderOut,
     TransactionOut,
 )
-from storefleet.commerce.orders.service import LineRequest, OrderFilters, OrderView
 
 router = APIRouter(prefix="/api/stores/{store_id}/orders", tags=["orders"])
+storefront_router = APIRouter(prefix="/api/storefront/carts", tags=["storefront carts"])
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
@@ -95,7 +111,7 @@ def detail_out(v: OrderView) -> OrderDetail:
 @router.get("", response_model=OrderList)
 async def list_orders(
     ctx: CanViewOrders,
-    runtime: RuntimeDep,
+    s: TenantReader,
     page: Paging,
     sort: Annotated[str | None, Query(max_length=40)] = None,
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
@@ -115,80 +131,112 @@ async def list_orders(
         placed_from=placed_from,
         placed_to=placed_to,
     )
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        rows, total = await service.list_orders(
-            s, filters, sort=sort, limit=page.limit, offset=page.offset
-        )
-        items = [OrderSummary.model_validate(r) for r in rows]
-    return OrderList(items=items, total=total, limit=page.limit, offset=page.offset)
+    rows = await queries.list_orders(s, filters, sort=sort, limit=page.limit, offset=page.offset)
+    return OrderList.of(rows)
 
 
 @router.get("/{order_id}", response_model=OrderDetail)
-async def get_order(order_id: uuid.UUID, ctx: CanViewOrders, runtime: RuntimeDep) -> OrderDetail:
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        return detail_out(await service.view(s, order_id))
+async def get_order(order_id: uuid.UUID, ctx: CanViewOrders, s: TenantReader) -> OrderDetail:
+    return detail_out(await queries.view(s, order_id))
 
 
 @router.get("/{order_id}/history", response_model=HistoryList)
-async def order_history(
-    order_id: uuid.UUID, ctx: CanViewOrders, runtime: RuntimeDep
-) -> HistoryList:
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        order = await service.get_order(s, order_id)
-        events = await service.history_of(s, order.id)
-        return HistoryList(items=[OrderEventOut.model_validate(e) for e in events])
+async def order_history(order_id: uuid.UUID, ctx: CanViewOrders, s: TenantReader) -> HistoryList:
+    events = await queries.history(s, order_id)
+    return HistoryList(items=[OrderEventOut.model_validate(e) for e in events])
 
 
 @router.post("/{order_id}/cancel", response_model=OrderDetail)
 async def cancel_order(
-    order_id: uuid.UUID, body: CancelIn, ctx: CanCancelOrders, runtime: RuntimeDep
+    order_id: uuid.UUID, body: CancelIn, ctx: CanCancelOrders, s: TenantSession
 ) -> OrderDetail:
-    async with runtime.tenancy.session(ctx.placement) as s:
-        await service.cancel(s, order_id, reason=body.reason, actor=ctx.actor_label)
-        return detail_out(await service.view(s, order_id))
+    await actions.cancel(s, order_id, reason=body.reason, actor=ctx.actor_label)
+    return detail_out(await queries.view(s, order_id))
 
 
 @router.post("/{order_id}/mark-paid", response_model=OrderDetail)
 async def mark_paid(
-    order_id: uuid.UUID, body: MarkPaidIn, ctx: CanMarkOrdersPaid, runtime: RuntimeDep
+    order_id: uuid.UUID, body: MarkPaidIn, ctx: CanMarkOrdersPaid, s: TenantSession
 ) -> OrderDetail:
-    async with runtime.tenancy.session(ctx.placement) as s:
-        await service.mark_paid(
-            s, order_id, amount=body.amount, reference=body.reference, actor=ctx.actor_label
-        )
-        return detail_out(await service.view(s, order_id))
+    await actions.mark_paid(
+        s, order_id, amount=body.amount, reference=body.reference, actor=ctx.actor_label
+    )
+    return detail_out(await queries.view(s, order_id))
 
 
 @router.post(
     "/{order_id}/fulfillments", status_code=status.HTTP_201_CREATED, response_model=OrderDetail
 )
 async def create_fulfillment(
-    order_id: uuid.UUID, body: FulfillmentIn, ctx: CanFulfilOrders, runtime: RuntimeDep
+    order_id: uuid.UUID, body: FulfillmentIn, ctx: CanFulfilOrders, s: TenantSession
 ) -> OrderDetail:
-    async with runtime.tenancy.session(ctx.placement) as s:
-        await service.fulfil(
-            s,
-            order_id,
-            [LineRequest(i.order_item_id, i.quantity) for i in body.items],
-            carrier=body.carrier,
-            tracking_number=body.tracking_number,
-            actor=ctx.actor_label,
-        )
-        return detail_out(await service.view(s, order_id))
+    await actions.fulfil(
+        s,
+        order_id,
+        [LineRequest(i.order_item_id, i.quantity) for i in body.items],
+        carrier=body.carrier,
+        tracking_number=body.tracking_number,
+        actor=ctx.actor_label,
+    )
+    return detail_out(await queries.view(s, order_id))
 
 
 @router.post("/{order_id}/refunds", status_code=status.HTTP_201_CREATED, response_model=OrderDetail)
 async def create_refund(
-    order_id: uuid.UUID, body: RefundIn, ctx: CanRefundOrders, runtime: RuntimeDep
+    order_id: uuid.UUID, body: RefundIn, ctx: CanRefundOrders, s: TenantSession
 ) -> OrderDetail:
-    async with runtime.tenancy.session(ctx.placement) as s:
-        await service.refund(
-            s,
-            order_id,
-            amount=body.amount,
-            reason=body.reason,
-            requested=[LineRequest(i.order_item_id, i.quantity) for i in body.items or []],
-            restock=body.restock,
-            actor=ctx.actor_label,
+    await actions.refund(
+        s,
+        order_id,
+        amount=body.amount,
+        reason=body.reason,
+        requested=[LineRequest(i.order_item_id, i.quantity) for i in body.items or []],
+        restock=body.restock,
+        actor=ctx.actor_label,
+    )
+    return detail_out(await queries.view(s, order_id))
+
+
+@storefront_router.post(
+    "/{token}/checkout",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StorefrontOrderOut,
+    responses={200: {"model": StorefrontOrderOut, "description": "Replay of a placed order"}},
+)
+async def checkout(
+    token: str,
+    body: CheckoutIn,
+    request: Request,
+    placement: StorefrontStore,
+    runtime: RuntimeDep,
+    signed_in: SignedInCustomer,
+    ip: ClientIP,
+    scope: Scope,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    """201 with the new order; 200 with the same order when the key is replayed."""
+    key = checkout_service.check_idempotency_key(idempotency_key)
+    plan_limits = await runtime.plan_limits.get(scope.store_id)
+    async with scope.write() as s:
+        customer = await carts.load_customer(
+            s, scope.store_id, signed_in.customer_id if signed_in else None
         )
-        return detail_out(await service.view(s, order_id))
+        result = await checkout_service.checkout(
+            s,
+            scope.store_id,
+            checkout_service.CheckoutRequest(
+                token=token,
+                idempotency_key=key,
+                payment_method_code=body.payment_method_code,
+                notes=body.notes,
+                ip_address=ip,
+                user_agent=request.headers.get("user-agent"),
+            ),
+            customer=customer,
+            plan_limits=plan_limits,
+        )
+        out = storefront_order_out(result.order, await queries.items_of(s, result.order.id))
+    return JSONResponse(
+        out.model_dump(mode="json"),
+        status_code=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+    )

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from storefleet.commerce.common import Strict
+from storefleet.commerce.common import Page, Strict
 from storefleet.schemas import PositiveAmount
 
 OrderStatus = Literal["pending", "confirmed", "processing", "completed", "cancelled"]
@@ -21,6 +21,13 @@ FulfillmentStatus = Literal[
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LineQuantity = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class CheckoutIn(Strict):
+    payment_method_code: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
+    ]
+    notes: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
 class CancelIn(Strict):
@@ -142,11 +149,8 @@ class OrderSummary(BaseModel):
     cancel_reason: str | None
 
 
-class OrderList(BaseModel):
-    items: list[OrderSummary]
-    total: int
-    limit: int
-    offset: int
+class OrderList(Page[OrderSummary]):
+    pass
 
 
 class StorefrontOrderOut(OrderSummary):

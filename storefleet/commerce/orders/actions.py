@@ -1,4 +1,4 @@
-"""Order operations for the store's staff: list, detail, cancel, mark paid, fulfil, refund.
+"""Order operations for the store's staff: cancel, mark paid, fulfil, refund.
 
 Each operation locks the order row, checks the transition, and only then writes: the order,
 stock movements, an append-only ``payment_transactions`` row where money moves, and an
@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storefleet.commerce.common import sort_order
 from storefleet.commerce.inventory import stock as inventory
 from storefleet.commerce.money import format_amount
 from storefleet.commerce.orders.models import (
@@ -29,143 +28,19 @@ from storefleet.commerce.orders.models import (
     OrderReturn,
     ReturnItem,
 )
+from storefleet.commerce.orders.queries import get_order, items_of
+from storefleet.commerce.orders.statuses import fulfillment_status_for, payment_status_for
 from storefleet.commerce.payments.models import PaymentTransaction
 from storefleet.db.ids import uuid7
-from storefleet.errors import Conflict, InvalidInput, NotFound
+from storefleet.errors import Conflict, InvalidInput
 
-ORDER_NOT_FOUND = "Order not found"
-SORTS: dict[str, ColumnElement[Any]] = {
-    "number": Order.number,  # type: ignore[dict-item]
-    "placed_at": Order.placed_at,  # type: ignore[dict-item]
-    "total": Order.total,  # type: ignore[dict-item]
-}
 CANCELLABLE = ("pending", "confirmed")
-
-
-@dataclass(frozen=True)
-class OrderFilters:
-    status: str | None = None
-    payment_status: str | None = None
-    fulfillment_status: str | None = None
-    customer_id: uuid.UUID | None = None
-    email: str | None = None
-    placed_from: datetime | None = None
-    placed_to: datetime | None = None
-
-
-@dataclass
-class OrderView:
-    order: Order
-    items: list[OrderItem]
-    history: list[OrderEvent]
-    transactions: list[PaymentTransaction]
-    fulfillments: list[tuple[Fulfillment, list[FulfillmentItem]]]
 
 
 @dataclass(frozen=True)
 class LineRequest:
     order_item_id: uuid.UUID
     quantity: int
-
-
-async def list_orders(
-    session: AsyncSession,
-    filters: OrderFilters,
-    *,
-    sort: str | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[Order], int]:
-    order_by = sort_order(sort, SORTS, "-placed_at")
-    conditions: list[ColumnElement[bool]] = []
-    if filters.status:
-        conditions.append(Order.status == filters.status)
-    if filters.payment_status:
-        conditions.append(Order.payment_status == filters.payment_status)
-    if filters.fulfillment_status:
-        conditions.append(Order.fulfillment_status == filters.fulfillment_status)
-    if filters.customer_id:
-        conditions.append(Order.customer_id == filters.customer_id)
-    if filters.email:
-        conditions.append(func.lower(Order.email) == filters.email.strip().lower())
-    if filters.placed_from:
-        conditions.append(Order.placed_at >= filters.placed_from)
-    if filters.placed_to:
-        conditions.append(Order.placed_at < filters.placed_to)
-    total = int(
-        await session.scalar(select(func.count()).select_from(Order).where(*conditions)) or 0
-    )
-    rows = await session.execute(
-        select(Order).where(*conditions).order_by(*order_by, Order.id).limit(limit).offset(offset)
-    )
-    return list(rows.scalars()), total
-
-
-async def get_order(session: AsyncSession, order_id: uuid.UUID, *, lock: bool = False) -> Order:
-    """Another store's order is invisible (RLS) and answers like a missing one."""
-    query = select(Order).where(Order.id == order_id)
-    if lock:
-        query = query.with_for_update()
-    order = (await session.execute(query)).scalar_one_or_none()
-    if order is None:
-        raise NotFound(ORDER_NOT_FOUND)
-    return order
-
-
-async def items_of(session: AsyncSession, order_id: uuid.UUID) -> list[OrderItem]:
-    rows = await session.execute(
-        select(OrderItem)
-        .where(OrderItem.order_id == order_id)
-        .order_by(OrderItem.created_at, OrderItem.id)
-    )
-    return list(rows.scalars())
-
-
-async def history_of(session: AsyncSession, order_id: uuid.UUID) -> list[OrderEvent]:
-    rows = await session.execute(
-        select(OrderEvent)
-        .where(OrderEvent.order_id == order_id)
-        .order_by(OrderEvent.created_at, OrderEvent.id)
-    )
-    return list(rows.scalars())
-
-
-async def view(session: AsyncSession, order_id: uuid.UUID) -> OrderView:
-    order = await get_order(session, order_id)
-    await session.refresh(order)
-    transactions = (
-        await session.execute(
-            select(PaymentTransaction)
-            .where(PaymentTransaction.order_id == order.id)
-            .order_by(PaymentTransaction.created_at, PaymentTransaction.id)
-        )
-    ).scalars()
-    fulfillments = list(
-        (
-            await session.execute(
-                select(Fulfillment)
-                .where(Fulfillment.order_id == order.id)
-                .order_by(Fulfillment.created_at, Fulfillment.id)
-            )
-        ).scalars()
-    )
-    lines: dict[uuid.UUID, list[FulfillmentItem]] = {f.id: [] for f in fulfillments}
-    if fulfillments:
-        for row in (
-            await session.execute(
-                select(FulfillmentItem)
-                .where(FulfillmentItem.fulfillment_id.in_(list(lines)))
-                .order_by(FulfillmentItem.created_at, FulfillmentItem.id)
-            )
-        ).scalars():
-            lines[row.fulfillment_id].append(row)
-    return OrderView(
-        order=order,
-        items=await items_of(session, order.id),
-        history=await history_of(session, order.id),
-        transactions=list(transactions),
-        fulfillments=[(f, lines[f.id]) for f in fulfillments],
-    )
 
 
 def _event(
@@ -188,25 +63,6 @@ def _event(
         data=data or {},
         actor=actor,
     )
-
-
-def payment_status_for(order: Order) -> str:
-    if order.refunded_amount > 0:
-        return "refunded" if order.refunded_amount >= order.paid_amount else "partially_refunded"
-    if order.paid_amount > 0:
-        return "paid" if order.paid_amount >= order.total else "partially_paid"
-    return order.payment_status
-
-
-def fulfillment_status_for(items: Sequence[OrderItem]) -> str:
-    ordered = sum(i.quantity for i in items)
-    fulfilled = sum(i.quantity_fulfilled for i in items)
-    returned = sum(i.quantity_returned for i in items)
-    if returned:
-        return "returned" if returned >= ordered else "partially_returned"
-    if fulfilled == 0:
-        return "unfulfilled"
-    return "fulfilled" if fulfilled >= ordered else "partially_fulfilled"
 
 
 async def _method_id(session: AsyncSession, order: Order) -> uuid.UUID | None:
