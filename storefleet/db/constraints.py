@@ -35,6 +35,7 @@ UNIQUE: dict[str, Unique] = {
     "uq_product_variants_sku_live": Unique("sku", "sku is already in use"),
     "uq_product_variants_barcode_live": Unique("barcode", "barcode is already in use"),
     "uq_categories_store_id_slug": Unique("slug", "slug is already in use"),
+    "uq_users_store_email": Unique("email", "A user with this email already exists in this store"),
 }
 
 
