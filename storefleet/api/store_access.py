@@ -14,20 +14,20 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
-from sqlalchemy import select
 
 from storefleet.api.deps import AnyClaims, RuntimeDep
 from storefleet.api.unit_of_work import authorize_store
 from storefleet.commerce.users import permissions
-from storefleet.commerce.users.models import TenantUser
+from storefleet.commerce.users import service as staff
 from storefleet.commerce.users.permissions import Permission
 from storefleet.control.accounts import service as accounts
 from storefleet.control.accounts.models import Account
 from storefleet.control.stores import service as stores
-from storefleet.errors import AuthenticationFailed, Locked, NotFound, PermissionDenied
+from storefleet.errors import Locked, NotFound, PermissionDenied
 from storefleet.runtime import Runtime
 from storefleet.security.tokens import TokenClaims
 from storefleet.tenancy.placement import StorePlacement
+from storefleet.tenancy.scope import StoreScope
 
 
 @dataclass(frozen=True)
@@ -82,17 +82,8 @@ async def _member(
     except NotFound:
         raise NotFound(stores.STORE_NOT_FOUND) from None
     check_store_usable(placement)
-    async with runtime.tenancy.session(placement, write=False) as s:
-        user = (
-            await s.execute(select(TenantUser).where(TenantUser.id == uuid.UUID(claims.sub)))
-        ).scalar_one_or_none()
-    if (
-        user is None
-        or not user.is_active
-        or user.role not in permissions.STORE_ROLES
-        or user.token_version != claims.ver
-    ):
-        raise AuthenticationFailed("Token is no longer valid")
+    async with StoreScope(runtime.tenancy, placement).read() as s:
+        user = await staff.staff_for_token(s, uuid.UUID(claims.sub), claims.ver)
     return StoreContext(store_id, placement, user.role, user.id, None)
 
 

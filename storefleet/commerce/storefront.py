@@ -6,23 +6,13 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import bindparam, select
 
 from storefleet.api.storefront_store import storefront_store as resolve_storefront_store
-from storefleet.commerce.store.models import StoreProfile
 from storefleet.commerce.store.schemas import StorefrontStoreOut
-from storefleet.commerce.store.service import PROFILE_NOT_FOUND, PUBLIC_COLUMNS
+from storefleet.commerce.store.service import PROFILE_NOT_FOUND, PUBLIC_PROFILE
 from storefleet.errors import NotFound
-from storefleet.tenancy.reads import ReadQuery
 
 router = APIRouter(prefix="/api/storefront", tags=["storefront"])
-
-# The storefront's view of the profile: compiled once, run per request (never cached).
-PUBLIC_PROFILE = ReadQuery.compile(
-    select(*PUBLIC_COLUMNS).where(
-        StoreProfile.store_id == bindparam("store_id"), StoreProfile.deleted_at.is_(None)
-    )
-)
 
 
 def _json_default(value: Any) -> str:

@@ -38,6 +38,7 @@ UNIQUE: dict[str, Unique] = {
     "uq_discount_codes_code": Unique(
         "code", "A discount code with this text already exists in this store"
     ),
+    "uq_users_store_email": Unique("email", "A user with this email already exists in this store"),
 }
 
 

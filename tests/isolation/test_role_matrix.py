@@ -30,6 +30,7 @@ from storefleet.commerce.users.permissions import ROLES_WITH, STORE_ROLES, Permi
 from storefleet.config import Settings
 from storefleet.db.urls import libpq_conninfo
 from storefleet.errors import PermissionDenied
+from storefleet.tenancy.scope import StoreScope
 from storefleet.testing import PLACEMENTS, Stores, make_settings
 from tests.api.test_dependencies import api_routes
 from tests.commerce.orders.test_checkout_e2e import problem
@@ -120,8 +121,7 @@ def test_the_staff_service_checks_the_table_too(
     async def add_as_staff() -> None:
         placement = await runtime.tenancy.placement(uuid.UUID(world.store_id))
         await staff_service.add_staff(
-            runtime.tenancy,
-            placement,
+            StoreScope(runtime.tenancy, placement),
             actor_role="staff",
             email=f"{unique('mole')}@example.com",
             password=STAFF_PASSWORD,

@@ -17,24 +17,42 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from storefleet.commerce.customers import notices, service, verification
 from storefleet.commerce.customers.models import Customer
 from storefleet.commerce.orders.models import Order
 from storefleet.commerce.users.models import TenantUser
 from storefleet.config import Settings
-from storefleet.errors import BadRequest, InvalidInput, ServiceUnavailable
+from storefleet.db.constraints import flush
+from storefleet.db.queries import Rows, paged
+from storefleet.errors import (
+    AuthenticationFailed,
+    BadRequest,
+    Conflict,
+    InvalidInput,
+    ServiceUnavailable,
+)
 from storefleet.security import passwords
 from storefleet.security.login import Login
 from storefleet.security.throttle import LoginThrottle
 from storefleet.security.tokens import TokenService
-from storefleet.tenancy.placement import StorePlacement
-from storefleet.tenancy.session import Tenancy
+from storefleet.tenancy.scope import StoreScope
 
 BAD_CREDENTIALS = "Invalid email or password"
 UNUSABLE_LINK = "This verification link is invalid, already used or expired"
+NO_LONGER_VALID = "Token is no longer valid"
+OWN_ORDER_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
+    Order.id,
+    Order.number,
+    Order.status,
+    Order.payment_status,
+    Order.fulfillment_status,
+    Order.currency,
+    Order.total,
+    Order.placed_at,
+)
 
 
 @dataclass(frozen=True)
@@ -60,8 +78,7 @@ async def _strong_password_hash(password: str, email: str) -> str:
 
 
 async def register(
-    tenancy: Tenancy,
-    placement: StorePlacement,
+    scope: StoreScope,
     settings: Settings,
     *,
     email: str,
@@ -78,10 +95,10 @@ async def register(
     email = email.strip()
     password_hash = await _strong_password_hash(password, email)
     token = verification.new_token()
-    store_id = placement.store_id
+    store_id = scope.store_id
     armed: TenantUser | None = None
     armed_id: uuid.UUID | None = None
-    async with tenancy.session(placement) as s:
+    async with scope.write() as s:
         await service.lock_email(s, store_id, email)
         user = await find_user_by_email(s, email)
         if user is None:
@@ -125,11 +142,12 @@ async def _new_account(
         account_type="customer",
         email_verified=False,
     )
+    session.add(user)
     try:
-        async with session.begin_nested():
-            session.add(user)
-            await session.flush()
-    except IntegrityError:
+        await flush(
+            session, otherwise=Conflict("email already taken", field="email"), savepoint=True
+        )
+    except Conflict:
         return None  # staff were added with this email a moment ago (not under the lock)
     session.add(
         Customer(
@@ -146,23 +164,21 @@ async def _new_account(
     return user
 
 
-async def verify_email(
-    tenancy: Tenancy, placement: StorePlacement, *, token: str, password: str
-) -> SignedIn:
+async def verify_email(scope: StoreScope, *, token: str, password: str) -> SignedIn:
     """Prove the email with its token, choose the password, then join the guest history.
 
     The verifier always sets the password and every earlier session ends: whoever signed up
     first with this email (perhaps not its owner) knows the old password, not this one. Wrong,
     expired and used tokens change nothing (400 naming ``token``).
     """
-    async with tenancy.session(placement, write=False) as s:
+    async with scope.read() as s:
         pending = await verification.user_for_token(s, token)
         email = pending.email if pending is not None else None
     if email is None:
         raise BadRequest(UNUSABLE_LINK, field="token")
     password_hash = await _strong_password_hash(password, email)
-    async with tenancy.session(placement) as s:
-        await service.lock_email(s, placement.store_id, email)
+    async with scope.write() as s:
+        await service.lock_email(s, scope.store_id, email)
         user = await verification.user_for_token(s, token, for_update=True)
         customer = None
         if user is not None and user.email.lower() == email.lower():
@@ -181,8 +197,7 @@ async def verify_email(
 
 
 async def authenticate(
-    tenancy: Tenancy,
-    placement: StorePlacement,
+    scope: StoreScope,
     *,
     email: str,
     password: str,
@@ -190,10 +205,8 @@ async def authenticate(
     client_ip: str | None,
 ) -> SignedIn:
     """Unknown email, wrong password, staff email or closed account: the same 401."""
-    login = Login.begin(
-        throttle, f"customer:{placement.store_id}", email, client_ip, BAD_CREDENTIALS
-    )
-    async with tenancy.session(placement, write=False) as s:
+    login = Login.begin(throttle, f"customer:{scope.store_id}", email, client_ip, BAD_CREDENTIALS)
+    async with scope.read() as s:
         user = await find_user_by_email(s, email)
         customer = None
         if user is not None and user.role == "customer":
@@ -209,10 +222,41 @@ async def authenticate(
     if new_hash:
         values["password_hash"] = new_hash
     try:
-        async with tenancy.session(placement) as s:
+        async with scope.write() as s:
             await s.execute(update(TenantUser).where(TenantUser.id == user.id).values(**values))
     except ServiceUnavailable:
         pass  # a store being moved still lets customers sign in; only the timestamp waits
+    return SignedIn(user, customer)
+
+
+async def token_holder(session: AsyncSession, user_id: uuid.UUID, token_version: int) -> SignedIn:
+    """The active customer account a customer token names, with its live customer row.
+
+    A user deactivated, turned staff, signed out everywhere (``token_version``) or whose
+    customer was deleted: 401, as for a token that never was.
+    """
+    row = (
+        await session.execute(
+            select(TenantUser, Customer)
+            .join(
+                Customer,
+                (Customer.store_id == TenantUser.store_id)
+                & (Customer.user_id == TenantUser.id)
+                & Customer.live(),
+            )
+            .where(TenantUser.id == user_id)
+        )
+    ).first()
+    if row is None:
+        raise AuthenticationFailed(NO_LONGER_VALID)
+    user, customer = row
+    if (
+        not user.is_active
+        or user.role != "customer"
+        or user.account_type != "customer"
+        or user.token_version != token_version
+    ):
+        raise AuthenticationFailed(NO_LONGER_VALID)
     return SignedIn(user, customer)
 
 
@@ -226,35 +270,15 @@ def issue_customer_token(tokens: TokenService, user: TenantUser) -> str:
     )
 
 
-async def update_self(
-    session: AsyncSession, customer_id: uuid.UUID, changes: dict[str, Any]
-) -> Customer:
-    for name in ("first_name", "last_name", "accepts_marketing"):
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null", field=name)
-    return await service.update_customer(session, customer_id, changes)
-
-
 async def own_orders(
     session: AsyncSession, customer_id: uuid.UUID, *, limit: int, offset: int
-) -> tuple[list[Any], int]:
+) -> Rows[dict[str, Any]]:
     """The customer's orders, newest first (only columns the customer may see)."""
-    condition = Order.customer_id == customer_id
-    total = await session.scalar(select(func.count()).select_from(Order).where(condition))
-    rows = await session.execute(
-        select(
-            Order.id,
-            Order.number,
-            Order.status,
-            Order.payment_status,
-            Order.fulfillment_status,
-            Order.currency,
-            Order.total,
-            Order.placed_at,
-        )
-        .where(condition)
+    stmt = (
+        select(*OWN_ORDER_COLUMNS)
+        .where(Order.customer_id == customer_id)
         .order_by(Order.placed_at.desc().nulls_last(), Order.number.desc())
-        .limit(limit)
-        .offset(offset)
     )
-    return list(rows.mappings()), int(total or 0)
+    names = [column.key for column in OWN_ORDER_COLUMNS]
+    rows = await paged(session, stmt, limit=limit, offset=offset)
+    return rows.map(lambda row: dict(zip(names, row, strict=True)))

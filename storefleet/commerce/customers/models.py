@@ -9,10 +9,11 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, Index, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storefleet.db.base import SoftDeleted
 from storefleet.tenancy.base import TenantBase, TenantTable, tenant_fk
 
 
-class Customer(TenantTable, TenantBase):
+class Customer(SoftDeleted, TenantTable, TenantBase):
     __tablename__ = "customers"
     __table_args__ = (
         tenant_fk("user_id", "users", nullable=True),

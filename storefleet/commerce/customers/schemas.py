@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from storefleet.commerce.common import AddressIn, LongText, Page, Strict, Tag
+from storefleet.commerce.common import AddressIn, LongText, Page, Patch, Strict, Tag
 from storefleet.control.accounts.schemas import Password, Phone
 
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
@@ -27,7 +27,9 @@ class CustomerCreate(Strict):
     tags: Tags = []
 
 
-class CustomerUpdate(Strict):
+class CustomerUpdate(Strict, Patch):
+    NOT_NULL = ("email", "first_name", "last_name", "accepts_marketing", "notes", "tags")
+
     email: EmailStr | None = None
     first_name: PersonName | None = None
     last_name: PersonName | None = None
@@ -161,7 +163,9 @@ class LoginIn(Strict):
     password: Password
 
 
-class SelfUpdate(Strict):
+class SelfUpdate(Strict, Patch):
+    NOT_NULL = ("first_name", "last_name", "accepts_marketing")
+
     first_name: PersonName | None = None
     last_name: PersonName | None = None
     phone: Phone | None = None

@@ -15,14 +15,17 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, func, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.common import AddressIn, sort_order
 from storefleet.commerce.customers.models import Customer, CustomerAddress
 from storefleet.commerce.users.models import TenantUser
+from storefleet.db.constraints import flush
 from storefleet.db.ids import uuid7
-from storefleet.errors import Conflict, InvalidInput, NotFound
+from storefleet.db.locks import Seed
+from storefleet.db.queries import Rows, get_or_404, paged
+from storefleet.errors import Conflict, InvalidInput
+from storefleet.schemas import apply_changes
 
 CUSTOMER_NOT_FOUND = "Customer not found"
 ADDRESS_NOT_FOUND = "Address not found"
@@ -34,20 +37,20 @@ SORTS: dict[str, ColumnElement[Any]] = {
 ADDRESS_FIELDS = tuple(AddressIn.model_fields)
 # Serialises guest creation, sign-up and verification per store and email, so two checkouts
 # make one guest and a verification sees every guest order of its email.
-GUEST_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 7302))")
+GUEST_LOCK = text(f"SELECT pg_advisory_xact_lock({Seed.CUSTOMER_EMAIL.sql(':key')})")
 
 
 def _email_taken(email: str) -> Conflict:
     return Conflict(f"A customer with email {email} already exists", field="email")
 
 
+def _defaults_raced() -> Conflict:
+    return Conflict("Another request changed this customer's default address")
+
+
 def escape_like(value: str) -> str:
     """User text inside LIKE: its ``%``, ``_`` and ``\\`` match themselves."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def live() -> Any:
-    return Customer.deleted_at.is_(None)
 
 
 async def lock_email(session: AsyncSession, store_id: uuid.UUID, email: str) -> None:
@@ -61,7 +64,7 @@ async def lock_email(session: AsyncSession, store_id: uuid.UUID, email: str) -> 
 async def get_customer_for_user(session: AsyncSession, user_id: uuid.UUID) -> Customer | None:
     """The live customer behind a tenant user (a signed-in customer), if any."""
     return (
-        await session.execute(select(Customer).where(Customer.user_id == user_id, live()))
+        await session.execute(select(Customer).where(Customer.user_id == user_id, Customer.live()))
     ).scalar_one_or_none()
 
 
@@ -87,7 +90,7 @@ async def find_or_create_guest(
             .where(
                 func.lower(Customer.email) == email.lower(),
                 Customer.is_guest.is_(True),
-                live(),
+                Customer.live(),
             )
             .order_by(Customer.created_at)
             .limit(1)
@@ -127,9 +130,9 @@ async def list_customers(
     sort: str | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[Customer], int]:
+) -> Rows[Customer]:
     order = sort_order(sort, SORTS, "-created_at")
-    conditions: list[Any] = [live()]
+    conditions: list[Any] = [Customer.live()]
     if q:
         pattern = f"%{escape_like(q.strip())}%"
         conditions.append(
@@ -146,34 +149,28 @@ async def list_customers(
         conditions.append(Customer.tags.any_() == tag)
     if accepts_marketing is not None:
         conditions.append(Customer.accepts_marketing.is_(accepts_marketing))
-    total = await session.scalar(select(func.count()).select_from(Customer).where(*conditions))
-    rows = await session.execute(
-        select(Customer)
-        .where(*conditions)
-        .order_by(*order, Customer.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(rows.scalars()), int(total or 0)
+    stmt = select(Customer).where(*conditions).order_by(*order, Customer.id)
+    return await paged(session, stmt, limit=limit, offset=offset)
 
 
 async def get_customer(
     session: AsyncSession, customer_id: uuid.UUID, *, for_update: bool = False
 ) -> Customer:
-    stmt = select(Customer).where(Customer.id == customer_id, live())
-    if for_update:
-        stmt = stmt.with_for_update()
-    customer = (await session.execute(stmt)).scalar_one_or_none()
-    if customer is None:
-        raise NotFound(CUSTOMER_NOT_FOUND)
-    return customer
+    return await get_or_404(
+        session,
+        Customer,
+        customer_id,
+        missing=CUSTOMER_NOT_FOUND,
+        lock=for_update,
+        where=[Customer.live()],
+    )
 
 
 async def _account_email_in_use(
     session: AsyncSession, email: str, *, except_id: uuid.UUID | None = None
 ) -> bool:
     stmt = select(Customer.id).where(
-        func.lower(Customer.email) == email.lower(), Customer.is_guest.is_(False), live()
+        func.lower(Customer.email) == email.lower(), Customer.is_guest.is_(False), Customer.live()
     )
     if except_id is not None:
         stmt = stmt.where(Customer.id != except_id)
@@ -189,10 +186,7 @@ async def create_customer(
         raise _email_taken(email)
     customer = Customer(store_id=store_id, is_guest=False, **{**values, "email": email})
     session.add(customer)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _email_taken(email) from None
+    await flush(session, otherwise=_email_taken(email))
     await session.refresh(customer)
     return customer
 
@@ -200,11 +194,10 @@ async def create_customer(
 async def update_customer(
     session: AsyncSession, customer_id: uuid.UUID, changes: dict[str, Any]
 ) -> Customer:
+    """Apply ``changes`` (nulls already refused by the patch); an account follows its
+    customer's email and name."""
     customer = await get_customer(session, customer_id, for_update=True)
     old_email = customer.email
-    for name in ("email", "first_name", "last_name", "accepts_marketing", "notes", "tags"):
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null", field=name)
     if "email" in changes:
         email = str(changes["email"]).strip()
         changes["email"] = email
@@ -212,8 +205,7 @@ async def update_customer(
             session, email, except_id=customer.id
         ):
             raise _email_taken(email)
-    for name, value in changes.items():
-        setattr(customer, name, value)
+    apply_changes(customer, changes)
     if customer.user_id is not None and changes.keys() & {"email", "first_name", "last_name"}:
         synced: dict[str, Any] = {
             k: changes[k] for k in ("email", "first_name", "last_name") if k in changes
@@ -228,10 +220,7 @@ async def update_customer(
         await session.execute(
             update(TenantUser).where(TenantUser.id == customer.user_id).values(synced)
         )
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _email_taken(str(changes.get("email", customer.email))) from None
+    await flush(session, otherwise=_email_taken(str(changes.get("email", customer.email))))
     await session.refresh(customer)
     return customer
 
@@ -320,10 +309,7 @@ async def add_address(
         **data,
     )
     session.add(address)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("Another request changed this customer's default address") from None
+    await flush(session, otherwise=_defaults_raced())
     await session.refresh(address)
     return address
 
@@ -331,16 +317,13 @@ async def add_address(
 async def _address(
     session: AsyncSession, customer_id: uuid.UUID, address_id: uuid.UUID
 ) -> CustomerAddress:
-    address = (
-        await session.execute(
-            select(CustomerAddress).where(
-                CustomerAddress.id == address_id, CustomerAddress.customer_id == customer_id
-            )
-        )
-    ).scalar_one_or_none()
-    if address is None:
-        raise NotFound(ADDRESS_NOT_FOUND)
-    return address
+    return await get_or_404(
+        session,
+        CustomerAddress,
+        address_id,
+        missing=ADDRESS_NOT_FOUND,
+        where=[CustomerAddress.customer_id == customer_id],
+    )
 
 
 async def update_address(
@@ -363,10 +346,7 @@ async def update_address(
     for flag in ("is_default_shipping", "is_default_billing"):
         if changes.get(flag) is not None:
             setattr(address, flag, bool(changes[flag]))
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("Another request changed this customer's default address") from None
+    await flush(session, otherwise=_defaults_raced())
     await session.refresh(address)
     return address
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from sqlalchemy import select
 
 from storefleet.api.deps import ClientIP, ControlSession, RuntimeDep, bearer_token
 from storefleet.api.storefront_store import StorefrontStore
+from storefleet.api.unit_of_work import Scope, TenantReader, TenantSession
 from storefleet.commerce.common import PageParams, page_params
 from storefleet.commerce.customers import accounts as customer_accounts
 from storefleet.commerce.customers import service
@@ -31,23 +31,22 @@ from storefleet.commerce.customers.schemas import (
     CustomerAuthOut,
     CustomerSelfOut,
     LoginIn,
-    OwnOrderOut,
     OwnOrderPage,
     RegisterIn,
     RegistrationOut,
     SelfUpdate,
     VerifyEmailIn,
 )
-from storefleet.commerce.users.models import TenantUser
 from storefleet.control.accounts import service as accounts
 from storefleet.errors import AuthenticationFailed
 from storefleet.security.tokens import TokenClaims
 from storefleet.tenancy.placement import StorePlacement
+from storefleet.tenancy.scope import StoreScope
 
 router = APIRouter(prefix="/api/storefront/customers", tags=["storefront customers"])
 
 NOT_SIGNED_IN = "Sign in as a customer of this store"
-NO_LONGER_VALID = "Token is no longer valid"
+NO_LONGER_VALID = customer_accounts.NO_LONGER_VALID
 
 
 @dataclass(frozen=True)
@@ -84,29 +83,9 @@ async def current_customer(
         raise AuthenticationFailed(NO_LONGER_VALID) from None
     async with runtime.control_sessions() as control:
         await accounts.verify_token(control, runtime.tokens, bearer_token(request))
-    async with runtime.tenancy.session(placement, write=False) as s:
-        row = (
-            await s.execute(
-                select(TenantUser, Customer)
-                .join(
-                    Customer,
-                    (Customer.store_id == TenantUser.store_id)
-                    & (Customer.user_id == TenantUser.id)
-                    & Customer.deleted_at.is_(None),
-                )
-                .where(TenantUser.id == user_id)
-            )
-        ).first()
-    if row is None:
-        raise AuthenticationFailed(NO_LONGER_VALID)
-    user, customer = row
-    if (
-        not user.is_active
-        or user.role != "customer"
-        or user.account_type != "customer"
-        or user.token_version != claims.ver
-    ):
-        raise AuthenticationFailed(NO_LONGER_VALID)
+    async with StoreScope(runtime.tenancy, placement).read() as s:
+        holder = await customer_accounts.token_holder(s, user_id, claims.ver)
+    user, customer = holder.user, holder.customer
     return CustomerContext(
         placement.store_id, placement, user.id, customer.id, customer.email, user.email_verified
     )
@@ -138,12 +117,11 @@ def _auth_out(runtime: RuntimeDep, signed_in: customer_accounts.SignedIn) -> Cus
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=RegistrationOut)
 async def register(
-    body: RegisterIn, placement: StorefrontStore, runtime: RuntimeDep
+    body: RegisterIn, placement: StorefrontStore, scope: Scope, runtime: RuntimeDep
 ) -> RegistrationOut:
     """The same 201 whether or not the email is known here; no token (sign in to shop)."""
     await customer_accounts.register(
-        runtime.tenancy,
-        placement,
+        scope,
         runtime.settings,
         email=str(body.email),
         password=body.password,
@@ -156,22 +134,21 @@ async def register(
 
 @router.post("/verify-email", response_model=CustomerAuthOut)
 async def verify_email(
-    body: VerifyEmailIn, placement: StorefrontStore, runtime: RuntimeDep
+    body: VerifyEmailIn, placement: StorefrontStore, scope: Scope, runtime: RuntimeDep
 ) -> CustomerAuthOut:
     """Verify with the emailed token and a new password; signed in, earlier sessions ended."""
     signed_in = await customer_accounts.verify_email(
-        runtime.tenancy, placement, token=body.token, password=body.password
+        scope, token=body.token, password=body.password
     )
     return _auth_out(runtime, signed_in)
 
 
 @router.post("/login", response_model=CustomerAuthOut)
 async def login(
-    body: LoginIn, placement: StorefrontStore, runtime: RuntimeDep, ip: ClientIP
+    body: LoginIn, placement: StorefrontStore, scope: Scope, runtime: RuntimeDep, ip: ClientIP
 ) -> CustomerAuthOut:
     signed_in = await customer_accounts.authenticate(
-        runtime.tenancy,
-        placement,
+        scope,
         email=body.email,
         password=body.password,
         throttle=runtime.login_throttle,
@@ -188,68 +165,53 @@ async def logout(request: Request, ctx: CurrentCustomer, control: ControlSession
 
 
 @router.get("/me", response_model=CustomerSelfOut)
-async def me(ctx: CurrentCustomer, runtime: RuntimeDep) -> CustomerSelfOut:
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        customer = await service.get_customer(s, ctx.customer_id)
-        return self_out(customer, email_verified=ctx.email_verified)
+async def me(ctx: CurrentCustomer, s: TenantReader) -> CustomerSelfOut:
+    customer = await service.get_customer(s, ctx.customer_id)
+    return self_out(customer, email_verified=ctx.email_verified)
 
 
 @router.patch("/me", response_model=CustomerSelfOut)
-async def update_me(body: SelfUpdate, ctx: CurrentCustomer, runtime: RuntimeDep) -> CustomerSelfOut:
-    async with runtime.tenancy.session(ctx.placement) as s:
-        customer = await customer_accounts.update_self(
-            s, ctx.customer_id, body.model_dump(exclude_unset=True)
-        )
-        return self_out(customer, email_verified=ctx.email_verified)
+async def update_me(body: SelfUpdate, ctx: CurrentCustomer, s: TenantSession) -> CustomerSelfOut:
+    customer = await service.update_customer(s, ctx.customer_id, body.changes())
+    return self_out(customer, email_verified=ctx.email_verified)
 
 
 @router.get("/me/addresses", response_model=AddressList)
-async def my_addresses(ctx: CurrentCustomer, runtime: RuntimeDep) -> AddressList:
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        rows = await service.list_addresses(s, ctx.customer_id)
-        return AddressList(items=[AddressOut.model_validate(a) for a in rows])
+async def my_addresses(ctx: CurrentCustomer, s: TenantReader) -> AddressList:
+    rows = await service.list_addresses(s, ctx.customer_id)
+    return AddressList(items=[AddressOut.model_validate(a) for a in rows])
 
 
 @router.post("/me/addresses", status_code=status.HTTP_201_CREATED, response_model=AddressOut)
-async def add_my_address(
-    body: AddressCreate, ctx: CurrentCustomer, runtime: RuntimeDep
-) -> AddressOut:
-    async with runtime.tenancy.session(ctx.placement) as s:
-        address = await service.add_address(s, ctx.store_id, ctx.customer_id, body.model_dump())
-        return AddressOut.model_validate(address)
+async def add_my_address(body: AddressCreate, ctx: CurrentCustomer, s: TenantSession) -> AddressOut:
+    address = await service.add_address(s, ctx.store_id, ctx.customer_id, body.model_dump())
+    return AddressOut.model_validate(address)
 
 
 @router.patch("/me/addresses/{address_id}", response_model=AddressOut)
 async def update_my_address(
-    address_id: uuid.UUID, body: AddressUpdate, ctx: CurrentCustomer, runtime: RuntimeDep
+    address_id: uuid.UUID, body: AddressUpdate, ctx: CurrentCustomer, s: TenantSession
 ) -> AddressOut:
-    async with runtime.tenancy.session(ctx.placement) as s:
-        address = await service.update_address(
-            s, ctx.customer_id, address_id, body.model_dump(exclude_unset=True)
-        )
-        return AddressOut.model_validate(address)
+    address = await service.update_address(
+        s, ctx.customer_id, address_id, body.model_dump(exclude_unset=True)
+    )
+    return AddressOut.model_validate(address)
 
 
 @router.delete("/me/addresses/{address_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_my_address(
-    address_id: uuid.UUID, ctx: CurrentCustomer, runtime: RuntimeDep
+    address_id: uuid.UUID, ctx: CurrentCustomer, s: TenantSession
 ) -> Response:
-    async with runtime.tenancy.session(ctx.placement) as s:
-        await service.delete_address(s, ctx.customer_id, address_id)
+    await service.delete_address(s, ctx.customer_id, address_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me/orders", response_model=OwnOrderPage)
 async def my_orders(
-    ctx: CurrentCustomer, runtime: RuntimeDep, page: Annotated[PageParams, Depends(page_params)]
+    ctx: CurrentCustomer, s: TenantReader, page: Annotated[PageParams, Depends(page_params)]
 ) -> OwnOrderPage:
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        rows, total = await customer_accounts.own_orders(
-            s, ctx.customer_id, limit=page.limit, offset=page.offset
-        )
-    return OwnOrderPage(
-        items=[OwnOrderOut.model_validate(dict(r)) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
+    rows = await customer_accounts.own_orders(
+        s, ctx.customer_id, limit=page.limit, offset=page.offset
     )
+    out: OwnOrderPage = OwnOrderPage.of(rows)
+    return out

@@ -20,7 +20,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.customers.models import Customer, CustomerAddress
-from storefleet.commerce.customers.service import live
 from storefleet.commerce.orders.models import Order
 from storefleet.commerce.users.models import TenantUser
 
@@ -93,7 +92,7 @@ async def join_unlinked_customers(session: AsyncSession, account: Customer) -> l
                     func.lower(Customer.email) == account.email.lower(),
                     Customer.user_id.is_(None),
                     Customer.id != account.id,
-                    live(),
+                    Customer.live(),
                 )
                 .order_by(Customer.is_guest, Customer.created_at, Customer.id)
                 .with_for_update()

@@ -16,10 +16,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storefleet.db.base import SoftDeleted
 from storefleet.tenancy.base import TenantBase, TenantTable
 
 
-class StoreProfile(TenantTable, TenantBase):
+class StoreProfile(SoftDeleted, TenantTable, TenantBase):
     """``stores`` in the tenant: everything about the store the control plane does not need."""
 
     __tablename__ = "stores"

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from storefleet.api.deps import ClientIP, ControlSession, RuntimeDep
 from storefleet.api.store_access import CanManageSettings, CanViewStore, StoreContext
+from storefleet.api.unit_of_work import Scope, TenantReader
 from storefleet.commerce.store import service
 from storefleet.commerce.store.models import StoreConfig, StoreProfile
 from storefleet.commerce.store.schemas import (
@@ -54,22 +55,22 @@ async def _audit(
 
 
 @router.get("/profile", response_model=StoreProfileOut)
-async def get_profile(ctx: CanViewStore, runtime: RuntimeDep) -> StoreProfileOut:
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        profile, config = await service.get_profile(s, ctx.store_id)
-        return profile_out(profile, config)
+async def get_profile(ctx: CanViewStore, s: TenantReader) -> StoreProfileOut:
+    profile, config = await service.get_profile(s, ctx.store_id)
+    return profile_out(profile, config)
 
 
 @router.patch("/profile", response_model=StoreProfileOut)
 async def update_profile(
     body: ProfileUpdate,
     ctx: CanManageSettings,
+    scope: Scope,
     runtime: RuntimeDep,
     session: ControlSession,
     ip: ClientIP,
 ) -> StoreProfileOut:
     changes = body.model_dump(exclude_unset=True)
-    async with runtime.tenancy.session(ctx.placement, write=True) as s:
+    async with scope.write() as s:  # committed before the registry and the audit log hear of it
         profile, config = await service.update_profile(s, ctx.store_id, changes)
         out = profile_out(profile, config)
     if "published" in changes:
@@ -85,12 +86,12 @@ async def update_profile(
 async def update_config(
     body: ConfigUpdate,
     ctx: CanManageSettings,
-    runtime: RuntimeDep,
+    scope: Scope,
     session: ControlSession,
     ip: ClientIP,
 ) -> StoreConfigOut:
     changes = body.model_dump(exclude_unset=True)
-    async with runtime.tenancy.session(ctx.placement, write=True) as s:
+    async with scope.write() as s:
         _, config = await service.update_config(s, ctx.store_id, changes)
         out = config_out(config)
     if changes:

@@ -6,13 +6,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.store.models import StoreConfig, StoreProfile
 from storefleet.errors import NotFound
-from storefleet.tenancy.placement import StorePlacement
-from storefleet.tenancy.session import Tenancy
+from storefleet.schemas import apply_changes
+from storefleet.tenancy.reads import ReadQuery
+from storefleet.tenancy.scope import StoreScope
 
 PROFILE_NOT_FOUND = "Store not found"
 
@@ -30,6 +31,12 @@ PUBLIC_COLUMNS = (
     StoreProfile.website_url,
     StoreProfile.published,
 )
+# The storefront's view of the profile: compiled once, run per request (never cached).
+PUBLIC_PROFILE = ReadQuery.compile(
+    select(*PUBLIC_COLUMNS).where(
+        StoreProfile.store_id == bindparam("store_id"), StoreProfile.live()
+    )
+)
 
 
 async def get_profile(
@@ -42,7 +49,7 @@ async def get_profile(
             (StoreConfig.store_id == StoreProfile.store_id)
             & (StoreConfig.profile_id == StoreProfile.id),
         )
-        .where(StoreProfile.store_id == store_id, StoreProfile.deleted_at.is_(None))
+        .where(StoreProfile.store_id == store_id, StoreProfile.live())
     )
     if for_update:
         stmt = stmt.with_for_update()
@@ -50,20 +57,6 @@ async def get_profile(
     if row is None:
         raise NotFound(PROFILE_NOT_FOUND)
     return row[0], row[1]
-
-
-async def public_profile(session: AsyncSession, store_id: uuid.UUID) -> dict[str, Any]:
-    """The storefront's view: one query, only the public columns."""
-    row = (
-        await session.execute(
-            select(*PUBLIC_COLUMNS).where(
-                StoreProfile.store_id == store_id, StoreProfile.deleted_at.is_(None)
-            )
-        )
-    ).first()
-    if row is None:
-        raise NotFound(PROFILE_NOT_FOUND)
-    return dict(row._mapping)
 
 
 async def update_profile(
@@ -76,8 +69,7 @@ async def update_profile(
             profile.published_at = datetime.now(UTC)
         elif not changes["published"]:
             profile.published_at = None
-    for key, value in changes.items():
-        setattr(profile, key, value)
+    apply_changes(profile, changes)
     if changes:
         profile.updated_at = datetime.now(UTC)
     await session.flush()
@@ -88,26 +80,22 @@ async def update_config(
     session: AsyncSession, store_id: uuid.UUID, changes: dict[str, Any]
 ) -> tuple[StoreProfile, StoreConfig]:
     profile, config = await get_profile(session, store_id, for_update=True)
-    for key, value in changes.items():
-        setattr(config, key, value)
+    apply_changes(config, changes)
     if changes:
         config.updated_at = datetime.now(UTC)
     await session.flush()
     return profile, config
 
 
-async def sync_identity(
-    tenancy: Tenancy, placement: StorePlacement, *, name: str | None, slug: str | None
-) -> None:
+async def sync_identity(scope: StoreScope, *, name: str | None, slug: str | None) -> None:
     """Copy a registry rename into the tenant profile.
 
     Skipped while the data is not ready: provisioning seeds the profile from the registry.
     """
     changes = {k: v for k, v in (("name", name), ("slug", slug)) if v is not None}
-    if not changes or placement.status != "ready":
+    if not changes or scope.placement.status != "ready":
         return
-    async with tenancy.session(placement, write=True) as s:
-        profile, _ = await get_profile(s, placement.store_id, for_update=True)
-        for key, value in changes.items():
-            setattr(profile, key, value)
+    async with scope.write() as s:
+        profile, _ = await get_profile(s, scope.store_id, for_update=True)
+        apply_changes(profile, changes)
         profile.updated_at = datetime.now(UTC)

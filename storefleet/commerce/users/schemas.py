@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from storefleet.control.accounts.schemas import Name, Password
-from storefleet.schemas import Strict
+from storefleet.schemas import Page, Strict
 
 # Only these can be given: the owner comes from the control plane, customers sign up.
 StaffRole = Literal["admin", "staff"]
@@ -40,11 +40,8 @@ class StaffOut(BaseModel):
     created_at: datetime | None = None
 
 
-class StaffList(BaseModel):
-    items: list[StaffOut]
-    total: int
-    limit: int
-    offset: int
+class StaffList(Page[StaffOut]):
+    pass
 
 
 class StaffLoginIn(Strict):

@@ -8,10 +8,10 @@ transaction, so a slow argon2 call never holds a connection.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import case, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.users import permissions
@@ -19,6 +19,8 @@ from storefleet.commerce.users.models import TenantUser
 from storefleet.commerce.users.permissions import Permission
 from storefleet.control.accounts import service as accounts
 from storefleet.control.audit import service as audit
+from storefleet.db.constraints import flush
+from storefleet.db.queries import Rows, get_or_404, paged
 from storefleet.errors import (
     AuthenticationFailed,
     Conflict,
@@ -31,8 +33,7 @@ from storefleet.security import passwords
 from storefleet.security.login import Login
 from storefleet.security.throttle import LoginThrottle
 from storefleet.security.tokens import TokenClaims, TokenService
-from storefleet.tenancy.placement import StorePlacement
-from storefleet.tenancy.session import Tenancy
+from storefleet.tenancy.scope import StoreScope
 
 LISTED_ROLES = permissions.STORE_ROLES
 ADDABLE_ROLES = ("admin", "staff")
@@ -40,6 +41,9 @@ LOGIN_ROLES = ("admin", "staff")
 STAFF_NOT_FOUND = "Staff member not found"
 EMAIL_TAKEN = "A user with this email already exists in this store"
 BAD_CREDENTIALS = "Invalid store, email or password"
+NO_LONGER_VALID = "Token is no longer valid"
+
+StoreLookup = Callable[[uuid.UUID], Awaitable[StoreScope | None]]
 
 _ROLE_ORDER = case({"owner": 0, "admin": 1, "staff": 2}, value=TenantUser.role, else_=3)
 
@@ -55,39 +59,30 @@ async def find_by_email(s: AsyncSession, store_id: uuid.UUID, email: str) -> Ten
 
 
 async def list_staff(
-    tenancy: Tenancy,
-    placement: StorePlacement,
+    session: AsyncSession,
+    store_id: uuid.UUID,
     *,
     role: str | None = None,
     include_inactive: bool = False,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[TenantUser], int]:
+) -> Rows[TenantUser]:
     """Owner, admins and staff (never customers); the owner first, then by creation."""
-    conditions = [TenantUser.store_id == placement.store_id, TenantUser.role.in_(LISTED_ROLES)]
+    conditions = [TenantUser.store_id == store_id, TenantUser.role.in_(LISTED_ROLES)]
     if role is not None:
         conditions.append(TenantUser.role == role)
     if not include_inactive:
         conditions.append(TenantUser.is_active.is_(True))
-    async with tenancy.session(placement, write=False) as s:
-        total = (
-            await s.execute(select(func.count()).select_from(TenantUser).where(*conditions))
-        ).scalar_one()
-        rows = (
-            await s.execute(
-                select(TenantUser)
-                .where(*conditions)
-                .order_by(_ROLE_ORDER, TenantUser.created_at, TenantUser.id)
-                .limit(limit)
-                .offset(offset)
-            )
-        ).scalars()
-        return list(rows), int(total)
+    stmt = (
+        select(TenantUser)
+        .where(*conditions)
+        .order_by(_ROLE_ORDER, TenantUser.created_at, TenantUser.id)
+    )
+    return await paged(session, stmt, limit=limit, offset=offset)
 
 
 async def add_staff(
-    tenancy: Tenancy,
-    placement: StorePlacement,
+    scope: StoreScope,
     *,
     actor_role: str,
     email: str,
@@ -106,53 +101,68 @@ async def add_staff(
     except passwords.WeakPasswordError as exc:
         raise InvalidInput(str(exc), field="password") from None
     password_hash = await passwords.hash_password(password)
-    async with tenancy.session(placement) as s:
-        user = await find_by_email(s, placement.store_id, email)
+    async with scope.write() as s:
+        user = await find_by_email(s, scope.store_id, email)
         if user is not None:
             if user.is_active or user.role not in ADDABLE_ROLES:
                 raise Conflict(EMAIL_TAKEN, field="email")
             user.is_active = True
             user.token_version += 1
         else:
-            user = TenantUser(store_id=placement.store_id, email=email, account_type="staff")
+            user = TenantUser(store_id=scope.store_id, email=email, account_type="staff")
             s.add(user)
         user.password_hash = password_hash
         user.first_name = first_name
         user.last_name = last_name
         user.role = role
-        try:
-            await s.flush()
-        except IntegrityError:
-            raise Conflict(EMAIL_TAKEN, field="email") from None
+        await flush(s, otherwise=Conflict(EMAIL_TAKEN, field="email"))
         await s.refresh(user)
         return user
 
 
 async def remove_staff(
-    tenancy: Tenancy, placement: StorePlacement, *, actor_role: str, user_id: uuid.UUID
+    session: AsyncSession, store_id: uuid.UUID, *, actor_role: str, user_id: uuid.UUID
 ) -> TenantUser:
     """Deactivate an admin or staff member and end their tokens; the row stays for history."""
     permissions.require(actor_role, Permission.STAFF_MANAGE)
-    async with tenancy.session(placement) as s:
-        user = (
-            await s.execute(
-                select(TenantUser)
-                .where(TenantUser.store_id == placement.store_id, TenantUser.id == user_id)
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
-        if user is None or not user.is_active or user.role not in LISTED_ROLES:
-            raise NotFound(STAFF_NOT_FOUND)
-        if user.role == "owner":
-            raise Conflict("The store's owner cannot be removed")
-        user.is_active = False
-        user.token_version += 1
-        await s.flush()
-        return user
+    user = await get_or_404(
+        session,
+        TenantUser,
+        user_id,
+        missing=STAFF_NOT_FOUND,
+        lock=True,
+        where=[TenantUser.store_id == store_id],
+    )
+    if not user.is_active or user.role not in LISTED_ROLES:
+        raise NotFound(STAFF_NOT_FOUND)
+    if user.role == "owner":
+        raise Conflict("The store's owner cannot be removed")
+    user.is_active = False
+    user.token_version += 1
+    await session.flush()
+    return user
+
+
+async def staff_for_token(
+    session: AsyncSession, user_id: uuid.UUID, token_version: int
+) -> TenantUser:
+    """The active owner, admin or staff row a staff token names, else 401 (deactivated,
+    demoted, or signed out everywhere since the token was issued)."""
+    user = (
+        await session.execute(select(TenantUser).where(TenantUser.id == user_id))
+    ).scalar_one_or_none()
+    if (
+        user is None
+        or not user.is_active
+        or user.role not in permissions.STORE_ROLES
+        or user.token_version != token_version
+    ):
+        raise AuthenticationFailed(NO_LONGER_VALID)
+    return user
 
 
 async def authenticate_staff(
-    tenancy: Tenancy,
+    find_store: StoreLookup,
     *,
     store_id: uuid.UUID,
     email: str,
@@ -160,31 +170,31 @@ async def authenticate_staff(
     throttle: LoginThrottle,
     client_ip: str | None,
 ) -> TenantUser:
-    """Check staff credentials. Unknown store, email, owner row or wrong password fail alike."""
+    """Check staff credentials. Unknown store, email, owner row or wrong password fail alike.
+
+    ``find_store`` gives the store's scope, or None for a store that does not exist: the
+    body names the store, no dependency has authorized it.
+    """
     login = Login.begin(throttle, f"staff:{store_id}", email, client_ip, BAD_CREDENTIALS)
-    placement: StorePlacement | None
-    try:
-        placement = await tenancy.placement(store_id)
-    except NotFound:
-        placement = None
+    scope = await find_store(store_id)
     user = None
-    if placement is not None and placement.store_status != "deleted":
-        async with tenancy.session(placement, write=False) as s:
+    if scope is not None and scope.placement.store_status != "deleted":
+        async with scope.read() as s:
             user = await find_by_email(s, store_id, email)
     new_hash = await login.verify(
-        user.password_hash if user is not None and placement is not None else None,
+        user.password_hash if user is not None and scope is not None else None,
         password,
         usable=user is not None and user.is_active and user.role in LOGIN_ROLES,
     )
-    assert user is not None and placement is not None
-    if placement.store_status == "suspended":
+    assert user is not None and scope is not None
+    if scope.placement.store_status == "suspended":
         raise Locked("This store is suspended")
     now = datetime.now(UTC)
     values: dict[str, object] = {"last_login_at": now}
     if new_hash:
         values["password_hash"] = new_hash
     try:
-        async with tenancy.session(placement) as s:
+        async with scope.write() as s:
             await s.execute(
                 update(TenantUser)
                 .where(TenantUser.store_id == store_id, TenantUser.id == user.id)

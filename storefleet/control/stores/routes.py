@@ -13,6 +13,7 @@ from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.stores import service
 from storefleet.control.stores.models import Store
 from storefleet.control.stores.schemas import StoreCreate, StoreList, StoreOut, StoreUpdate
+from storefleet.tenancy.scope import StoreScope
 
 router = APIRouter(prefix="/api/stores", tags=["stores"])
 
@@ -104,7 +105,9 @@ async def update_store(body: StoreUpdate, ctx: CanManageStore, runtime: RuntimeD
         from storefleet.commerce.store import service as profiles
 
         await profiles.sync_identity(
-            runtime.tenancy, ctx.placement, name=changes.get("name"), slug=changes.get("slug")
+            StoreScope(runtime.tenancy, ctx.placement),
+            name=changes.get("name"),
+            slug=changes.get("slug"),
         )
     runtime.tenancy.invalidate(ctx.store_id)
     return await _reload(runtime, ctx.store_id)

@@ -16,6 +16,7 @@ from storefleet.commerce.customers import accounts, notices
 from storefleet.commerce.users.models import TenantUser
 from storefleet.config import Settings
 from storefleet.errors import BadRequest
+from storefleet.tenancy.scope import StoreScope
 from tests.commerce.customers.test_customers import (
     ACCOUNT,
     ADDRESS,
@@ -121,7 +122,9 @@ def test_one_token_verifies_once_under_concurrency(
     async def twice() -> list[Any]:
         placement = await tenancy.placement(uuid.UUID(shop["id"]))
         attempts = [
-            accounts.verify_email(tenancy, placement, token=token, password=NEW_PASSWORD)
+            accounts.verify_email(
+                StoreScope(tenancy, placement), token=token, password=NEW_PASSWORD
+            )
             for _ in range(2)
         ]
         return list(await asyncio.gather(*attempts, return_exceptions=True))
