@@ -55,8 +55,7 @@ async def flush(
 ) -> None:
     """Flush; a unique violation raises its ``Conflict``.
 
-    ``savepoint`` flushes inside a SAVEPOINT so the transaction survives the violation (a
-    caller that goes on to do more work after catching the conflict).
+    ``savepoint`` flushes inside a SAVEPOINT, for callers that already flushed that way.
     """
     try:
         if savepoint:

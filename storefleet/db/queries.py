@@ -41,7 +41,7 @@ async def paged(session: AsyncSession, stmt: Select[Any], *, limit: int, offset:
 
     A statement of one entity or column yields its values; of several, their tuples.
     """
-    width = len(stmt.selected_columns)
+    width = len(stmt.column_descriptions)
     rows = (
         await session.execute(
             stmt.add_columns(func.count().over().label("_total")).limit(limit).offset(offset)
