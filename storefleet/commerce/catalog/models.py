@@ -20,13 +20,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storefleet.db.base import SoftDeleted
 from storefleet.tenancy.base import TenantBase, TenantTable, tenant_fk
 
 PRODUCT_STATUSES = ("draft", "active", "archived")
 PRODUCT_KINDS = ("physical", "digital", "gift_card")
 
 
-class Product(TenantTable, TenantBase):
+class Product(SoftDeleted, TenantTable, TenantBase):
     __tablename__ = "products"
     __table_args__ = (
         tenant_fk("tax_class_id", "taxes", nullable=True),
@@ -102,7 +103,7 @@ class ProductOptionValue(TenantTable, TenantBase):
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class ProductVariant(TenantTable, TenantBase):
+class ProductVariant(SoftDeleted, TenantTable, TenantBase):
     __tablename__ = "product_variants"
     __table_args__ = (
         tenant_fk("product_id", "products", ondelete="CASCADE"),
