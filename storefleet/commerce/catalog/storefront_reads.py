@@ -31,8 +31,6 @@ from storefleet.commerce.pricing import service as pricing
 from storefleet.db.queries import Rows, paged
 from storefleet.errors import InvalidInput, NotFound
 
-NO_VARIANT = uuid.UUID(int=0)
-
 
 class Listed(NamedTuple):
     """A row of the storefront page: the product and its default variant."""
