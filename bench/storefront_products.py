@@ -234,9 +234,10 @@ async def capture_route_sql(env: Env, store_id: uuid.UUID) -> list[tuple[str, An
     where = await env.runtime.tenancy.placement(store_id, fresh=True)
 
     async def call() -> Any:
-        return await list_products(
-            placement=where, runtime=env.runtime, currency=None, country=None, limit=PAGE, offset=0
-        )
+        async with env.runtime.tenancy.session(where, write=False) as s:
+            return await list_products(
+                placement=where, s=s, currency=None, country=None, limit=PAGE, offset=0
+            )
 
     await call()  # server credentials, engine and connection: cached from now on
     assert env.control_url.database

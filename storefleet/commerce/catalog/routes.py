@@ -9,7 +9,10 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from storefleet.api.deps import RuntimeDep
 from storefleet.api.store_access import CanManageCatalog
-from storefleet.commerce.catalog import service
+from storefleet.api.unit_of_work import TenantReader, TenantSession
+from storefleet.commerce.catalog import categories, products, search
+from storefleet.commerce.catalog.details import product_detail
+from storefleet.commerce.catalog.limits import count_live_products
 from storefleet.commerce.catalog.schemas import (
     CategoryCreate,
     CategoryOut,
@@ -22,7 +25,6 @@ from storefleet.commerce.catalog.schemas import (
     ProductOut,
     ProductPage,
     ProductPatch,
-    ProductSummary,
     Status,
 )
 from storefleet.commerce.common import PageParams, page_params
@@ -35,22 +37,19 @@ SearchText = Annotated[str, Query(min_length=1, max_length=200)]
 
 @router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductOut)
 async def create_product(
-    body: ProductCreate, ctx: CanManageCatalog, runtime: RuntimeDep
+    body: ProductCreate, ctx: CanManageCatalog, s: TenantSession, runtime: RuntimeDep
 ) -> ProductOut:
-    async with runtime.tenancy.session(ctx.placement, write=True) as s:
-        await check_product_limit(
-            runtime.control_sessions,
-            ctx.store_id,
-            await service.count_live_products(s, ctx.store_id),
-        )
-        product = await service.create_product(s, ctx.store_id, body, actor=ctx.actor_label)
-        return ProductOut.model_validate(await service.product_detail(s, product))
+    await check_product_limit(
+        runtime.control_sessions, ctx.store_id, await count_live_products(s, ctx.store_id)
+    )
+    product = await products.create_product(s, ctx.store_id, body, actor=ctx.actor_label)
+    return ProductOut.model_validate(await product_detail(s, product))
 
 
 @router.get("/products", response_model=ProductPage)
 async def list_products(
     ctx: CanManageCatalog,
-    runtime: RuntimeDep,
+    s: TenantReader,
     paging: Paging,
     sort: str | None = None,
     status_: Annotated[Status | None, Query(alias="status")] = None,
@@ -60,97 +59,81 @@ async def list_products(
     vendor: Annotated[str | None, Query(max_length=255)] = None,
     q: SearchText | None = None,
 ) -> ProductPage:
-    filters = service.ListFilters(status_, kind, category_id, tag, vendor, q)
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        rows, total = await service.list_products(
-            s, filters, sort=sort, limit=paging.limit, offset=paging.offset
-        )
-        items = [ProductSummary.model_validate(p) for p in rows]
-    return ProductPage(items=items, total=total, limit=paging.limit, offset=paging.offset)
+    filters = search.ListFilters(status_, kind, category_id, tag, vendor, q)
+    rows = await search.list_products(
+        s, filters, sort=sort, limit=paging.limit, offset=paging.offset
+    )
+    return ProductPage.of(rows)
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
-async def get_product(
-    product_id: uuid.UUID, ctx: CanManageCatalog, runtime: RuntimeDep
-) -> ProductOut:
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        product = await service.get_product(s, product_id)
-        return ProductOut.model_validate(await service.product_detail(s, product))
+async def get_product(product_id: uuid.UUID, ctx: CanManageCatalog, s: TenantReader) -> ProductOut:
+    product = await products.get_product(s, product_id)
+    return ProductOut.model_validate(await product_detail(s, product))
 
 
 @router.patch("/products/{product_id}", response_model=ProductOut)
 async def update_product(
-    product_id: uuid.UUID, body: ProductPatch, ctx: CanManageCatalog, runtime: RuntimeDep
+    product_id: uuid.UUID, body: ProductPatch, ctx: CanManageCatalog, s: TenantSession
 ) -> ProductOut:
-    async with runtime.tenancy.session(ctx.placement, write=True) as s:
-        product = await service.update_product(
-            s, ctx.store_id, product_id, body, actor=ctx.actor_label
-        )
-        return ProductOut.model_validate(await service.product_detail(s, product))
+    product = await products.update_product(
+        s, ctx.store_id, product_id, body, actor=ctx.actor_label
+    )
+    return ProductOut.model_validate(await product_detail(s, product))
 
 
 @router.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_product(
-    product_id: uuid.UUID, ctx: CanManageCatalog, runtime: RuntimeDep
+    product_id: uuid.UUID, ctx: CanManageCatalog, s: TenantSession
 ) -> Response:
-    async with runtime.tenancy.session(ctx.placement, write=True) as s:
-        await service.delete_product(s, product_id)
+    await products.delete_product(s, product_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/categories", response_model=CategoryPage)
 async def list_categories(
-    ctx: CanManageCatalog, runtime: RuntimeDep, paging: Paging, parent_id: uuid.UUID | None = None
+    ctx: CanManageCatalog, s: TenantReader, paging: Paging, parent_id: uuid.UUID | None = None
 ) -> CategoryPage:
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        rows, total = await service.list_categories(
-            s, limit=paging.limit, offset=paging.offset, parent_id=parent_id
-        )
-        items = [CategoryOut.model_validate(c) for c in rows]
-    return CategoryPage(items=items, total=total, limit=paging.limit, offset=paging.offset)
+    rows = await categories.list_categories(
+        s, limit=paging.limit, offset=paging.offset, parent_id=parent_id
+    )
+    return CategoryPage.of(rows)
 
 
 @router.post("/categories", status_code=status.HTTP_201_CREATED, response_model=CategoryOut)
 async def create_category(
-    body: CategoryCreate, ctx: CanManageCatalog, runtime: RuntimeDep
+    body: CategoryCreate, ctx: CanManageCatalog, s: TenantSession
 ) -> CategoryOut:
-    async with runtime.tenancy.session(ctx.placement, write=True) as s:
-        category = await service.create_category(s, ctx.store_id, body.model_dump())
-        return CategoryOut.model_validate(category)
+    category = await categories.create_category(s, ctx.store_id, body.model_dump())
+    return CategoryOut.model_validate(category)
 
 
 @router.get("/categories/{category_id}", response_model=CategoryOut)
 async def get_category(
-    category_id: uuid.UUID, ctx: CanManageCatalog, runtime: RuntimeDep
+    category_id: uuid.UUID, ctx: CanManageCatalog, s: TenantReader
 ) -> CategoryOut:
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        return CategoryOut.model_validate(await service.get_category(s, category_id))
+    return CategoryOut.model_validate(await categories.get_category(s, category_id))
 
 
 @router.patch("/categories/{category_id}", response_model=CategoryOut)
 async def update_category(
-    category_id: uuid.UUID, body: CategoryPatch, ctx: CanManageCatalog, runtime: RuntimeDep
+    category_id: uuid.UUID, body: CategoryPatch, ctx: CanManageCatalog, s: TenantSession
 ) -> CategoryOut:
-    async with runtime.tenancy.session(ctx.placement, write=True) as s:
-        category = await service.update_category(
-            s, category_id, body.model_dump(exclude_unset=True)
-        )
-        return CategoryOut.model_validate(category)
+    category = await categories.update_category(s, category_id, body.model_dump(exclude_unset=True))
+    return CategoryOut.model_validate(category)
 
 
 @router.delete("/categories/{category_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_category(
-    category_id: uuid.UUID, ctx: CanManageCatalog, runtime: RuntimeDep
+    category_id: uuid.UUID, ctx: CanManageCatalog, s: TenantSession
 ) -> Response:
-    async with runtime.tenancy.session(ctx.placement, write=True) as s:
-        await service.delete_category(s, category_id)
+    await categories.delete_category(s, category_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put("/categories/{category_id}/products", response_model=CategoryProductsOut)
 async def set_category_products(
-    category_id: uuid.UUID, body: CategoryProductsIn, ctx: CanManageCatalog, runtime: RuntimeDep
+    category_id: uuid.UUID, body: CategoryProductsIn, ctx: CanManageCatalog, s: TenantSession
 ) -> CategoryProductsOut:
-    async with runtime.tenancy.session(ctx.placement, write=True) as s:
-        ids = await service.set_category_products(s, ctx.store_id, category_id, body.product_ids)
+    ids = await categories.set_category_products(s, ctx.store_id, category_id, body.product_ids)
     return CategoryProductsOut(category_id=category_id, product_ids=ids)

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from storefleet.commerce.common import Amount, CurrencyCode, Quantity, Slug, Strict, Tag
+from storefleet.commerce.common import Amount, CurrencyCode, Page, Quantity, Slug, Strict, Tag
 from storefleet.commerce.store.schemas import check_json_object, check_url
 from storefleet.schemas import Grams, Position
 
@@ -207,11 +207,8 @@ class ProductOut(ProductSummary):
     categories: list[CategoryRef]
 
 
-class ProductPage(BaseModel):
-    items: list[ProductSummary]
-    total: int
-    limit: int
-    offset: int
+class ProductPage(Page[ProductSummary]):
+    pass
 
 
 # --- categories --------------------------------------------------------------------------
@@ -248,11 +245,8 @@ class CategoryOut(Out):
     updated_at: datetime
 
 
-class CategoryPage(BaseModel):
-    items: list[CategoryOut]
-    total: int
-    limit: int
-    offset: int
+class CategoryPage(Page[CategoryOut]):
+    pass
 
 
 class CategoryProductsIn(Strict):
@@ -290,11 +284,7 @@ class PublicProductItem(BaseModel):
     image: PublicImage | None
 
 
-class PublicProductPage(BaseModel):
-    items: list[PublicProductItem]
-    total: int
-    limit: int
-    offset: int
+class PublicProductPage(Page[PublicProductItem]):
     currency: str
 
 
