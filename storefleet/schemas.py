@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -126,11 +126,19 @@ class Page(BaseModel, Generic[T]):
         )
 
 
-def refuse_nulls(changes: dict[str, Any], not_null: tuple[str, ...]) -> None:
-    """An explicit ``null`` on a field the row requires is a 422 naming the field."""
+MUST_NOT = "must not be null"  # the wording catalog, inventory and pricing answer
+
+
+def refuse_nulls(
+    changes: dict[str, Any], not_null: Iterable[str], message: str = "{name} cannot be null"
+) -> None:
+    """An explicit ``null`` on a field the row requires is a 422 naming the field.
+
+    ``message`` keeps the wording a domain's API has always answered (``{name}`` is the field).
+    """
     for name in not_null:
         if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null", field=name)
+            raise InvalidInput(message.format(name=name), field=name)
 
 
 def apply_changes(row: Any, changes: dict[str, Any]) -> None:

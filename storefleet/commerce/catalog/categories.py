@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storefleet.commerce.catalog.fields import refuse_nulls, slugify
+from storefleet.commerce.catalog.fields import slugify
 from storefleet.commerce.catalog.models import Category, CategoryProduct, Product
 from storefleet.db.constraints import flush, unique_conflicts
 from storefleet.db.ids import uuid7
 from storefleet.db.queries import Rows, get_or_404, paged
 from storefleet.errors import Conflict, InvalidInput
+from storefleet.schemas import MUST_NOT, refuse_nulls
 
 CATEGORY_NOT_FOUND = "Category not found"
 NOT_NULL_CATEGORY_FIELDS = ("name", "slug", "description", "position", "is_active")
@@ -77,7 +78,7 @@ async def update_category(
 ) -> Category:
     """Rename or move; the materialized path of the whole subtree follows in one UPDATE."""
     category = await get_category(session, category_id, for_update=True)
-    refuse_nulls(fields, NOT_NULL_CATEGORY_FIELDS)
+    refuse_nulls(fields, NOT_NULL_CATEGORY_FIELDS, MUST_NOT)
     if "slug" in fields and fields["slug"] != category.slug:
         await _check_category_slug(session, fields["slug"], category.id)
     old_path = category.path

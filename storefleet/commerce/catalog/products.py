@@ -18,7 +18,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.catalog.details import live_variants, options_of
-from storefleet.commerce.catalog.fields import refuse_nulls, slugify
+from storefleet.commerce.catalog.fields import slugify
 from storefleet.commerce.catalog.models import CategoryProduct, Product, ProductVariant
 from storefleet.commerce.catalog.product_parts import write_children
 from storefleet.commerce.catalog.schemas import (
@@ -39,6 +39,7 @@ from storefleet.db.constraints import flush, unique_conflicts
 from storefleet.db.ids import uuid7
 from storefleet.db.queries import get_or_404
 from storefleet.errors import Conflict, InvalidInput
+from storefleet.schemas import MUST_NOT, refuse_nulls
 
 PRODUCT_NOT_FOUND = "Product not found"
 NOT_NULL_PRODUCT_FIELDS = (
@@ -118,7 +119,7 @@ async def update_product(
         exclude_unset=True,
         exclude={"options", "variants", "images", "category_ids", "remove_variant_ids"},
     )
-    refuse_nulls(fields, NOT_NULL_PRODUCT_FIELDS)
+    refuse_nulls(fields, NOT_NULL_PRODUCT_FIELDS, MUST_NOT)
     if "slug" in fields and fields["slug"] != product.slug:
         await _check_slug(session, fields["slug"], product.id)
     await _apply_product_fields(session, product, fields)

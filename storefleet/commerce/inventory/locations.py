@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storefleet.commerce.inventory.models import InventoryLocation
 from storefleet.db.ids import uuid7
 from storefleet.db.queries import Rows, get_or_404, paged
-from storefleet.errors import Conflict, InvalidInput
+from storefleet.errors import Conflict
+from storefleet.schemas import MUST_NOT, refuse_nulls
 
 LOCATION_NOT_FOUND = "Inventory location not found"
 
@@ -77,9 +78,7 @@ async def update_location(
     """Rename, recode, (de)activate or make default; the default stays active and unique."""
     with session.no_autoflush:
         location = await get_location(session, location_id, for_update=True)
-        for key in ("name", "code", "is_active", "is_default", "address"):
-            if key in fields and fields[key] is None:
-                raise InvalidInput("must not be null", field=key)
+        refuse_nulls(fields, ("name", "code", "is_active", "is_default", "address"), MUST_NOT)
         if "code" in fields and fields["code"] != location.code:
             await _check_code(session, fields["code"], location.id)
         was_default = location.is_default

@@ -22,6 +22,7 @@ from storefleet.commerce.pricing.models import CurrencySetting, Price, PriceRule
 from storefleet.db.ids import uuid7
 from storefleet.db.queries import Rows, get_or_404, paged
 from storefleet.errors import Conflict, InvalidInput
+from storefleet.schemas import MUST_NOT, refuse_nulls
 
 
 @dataclass(frozen=True)
@@ -176,9 +177,7 @@ async def update_rule(
     session: AsyncSession, rule_id: uuid.UUID, fields: dict[str, Any]
 ) -> PriceRule:
     rule = await get_rule(session, rule_id, for_update=True)
-    for key in NOT_NULL_RULE_FIELDS:
-        if key in fields and fields[key] is None:
-            raise InvalidInput("must not be null", field=key)
+    refuse_nulls(fields, NOT_NULL_RULE_FIELDS, MUST_NOT)
     for key, value in fields.items():
         setattr(rule, key, value)
     _check_rule(rule)

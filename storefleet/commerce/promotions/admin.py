@@ -21,7 +21,17 @@ from storefleet.commerce.promotions.models import Discount, DiscountCode, Discou
 from storefleet.db.constraints import flush
 from storefleet.db.queries import Rows, get_or_404, paged
 from storefleet.errors import Conflict, InvalidInput
+from storefleet.schemas import refuse_nulls
 
+NOT_NULL_DISCOUNT_FIELDS = (
+    "name",
+    "kind",
+    "target",
+    "value",
+    "is_automatic",
+    "is_active",
+    "combinable",
+)
 DISCOUNT_NOT_FOUND = "Discount not found"
 CODE_NOT_FOUND = "Discount code not found"
 CODE_TAKEN = "A discount code with this text already exists in this store"
@@ -110,13 +120,9 @@ async def update_discount(
     session: AsyncSession, discount_id: uuid.UUID, changes: dict[str, Any]
 ) -> Discount:
     discount = await get_discount(session, discount_id)
+    refuse_nulls(changes, NOT_NULL_DISCOUNT_FIELDS, "This field cannot be null")
     for name, value in changes.items():
-        if name == "conditions" and value is None:
-            value = {}
-        if value is None and name in {"name", "kind", "target", "value", "is_automatic",
-                                      "is_active", "combinable"}:  # fmt: skip
-            raise InvalidInput("This field cannot be null", field=name)
-        setattr(discount, name, value)
+        setattr(discount, name, {} if name == "conditions" and value is None else value)
     await _validate(session, discount)
     await session.flush()
     await session.refresh(discount)

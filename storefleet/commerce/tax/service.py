@@ -23,6 +23,7 @@ from storefleet.commerce.store.models import StoreProfile
 from storefleet.commerce.tax.models import TaxClass, TaxRule
 from storefleet.db.ids import uuid7
 from storefleet.errors import Conflict, InvalidInput, NotFound
+from storefleet.schemas import refuse_nulls
 
 
 @dataclass(frozen=True)
@@ -210,9 +211,7 @@ async def update_class(
     session: AsyncSession, class_id: uuid.UUID, changes: dict[str, Any]
 ) -> TaxClass:
     tax_class = await get_class(session, class_id, for_update=True)
-    for name in ("name", "code", "description", "is_default"):
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null", field=name)
+    refuse_nulls(changes, ("name", "code", "description", "is_default"))
     if changes.get("is_default") is False and tax_class.is_default:
         raise InvalidInput(
             "make another class the default instead of unsetting this one", field="is_default"
@@ -286,9 +285,7 @@ async def update_rule(
 ) -> TaxRule:
     await get_class(session, class_id)
     rule = await _rule(session, class_id, rule_id)
-    for name in ("name", "country", "rate_bp", "priority", "is_compound"):
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null", field=name)
+    refuse_nulls(changes, ("name", "country", "rate_bp", "priority", "is_compound"))
     for name, value in changes.items():
         setattr(rule, name, value)
     await session.flush()
