@@ -16,7 +16,7 @@ from storefleet.db.constraints import flush, unique_conflicts
 from storefleet.db.ids import uuid7
 from storefleet.db.queries import Rows, get_or_404, paged
 from storefleet.errors import Conflict, InvalidInput
-from storefleet.schemas import MUST_NOT, refuse_nulls
+from storefleet.schemas import MUST_NOT, apply_changes, refuse_nulls
 
 CATEGORY_NOT_FOUND = "Category not found"
 NOT_NULL_CATEGORY_FIELDS = ("name", "slug", "description", "position", "is_active")
@@ -90,8 +90,7 @@ async def update_category(
         ):
             raise Conflict("a category cannot move under itself", field="parent_id")
         parent_path = parent.path if parent else None
-    for key, value in fields.items():
-        setattr(category, key, value)
+    apply_changes(category, fields)
     new_path = f"{parent_path}/{category.slug}" if parent_path else category.slug
     category.updated_at = datetime.now(UTC)
     await flush(session)

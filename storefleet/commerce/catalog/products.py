@@ -39,7 +39,7 @@ from storefleet.db.constraints import flush, unique_conflicts
 from storefleet.db.ids import uuid7
 from storefleet.db.queries import get_or_404
 from storefleet.errors import Conflict, InvalidInput
-from storefleet.schemas import MUST_NOT, refuse_nulls
+from storefleet.schemas import MUST_NOT, apply_changes, refuse_nulls
 
 PRODUCT_NOT_FOUND = "Product not found"
 NOT_NULL_PRODUCT_FIELDS = (
@@ -198,8 +198,7 @@ async def _apply_product_fields(
             raise InvalidInput("unknown tax class", field="tax_class_id")
     if "metadata" in fields:
         product.metadata_ = fields.pop("metadata")
-    for key, value in fields.items():
-        setattr(product, key, value)
+    apply_changes(product, fields)
     if published is True and "published_at" not in fields and product.published_at is None:
         product.published_at = datetime.now(UTC)
     elif published is False:

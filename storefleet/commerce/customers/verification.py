@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storefleet.commerce.customers.models import Customer, CustomerAddress
 from storefleet.commerce.orders.models import Order
 from storefleet.commerce.users.models import TenantUser
+from storefleet.schemas import apply_changes
 
 TOKEN_BYTES = 32
 DEFAULT_FLAGS = ("is_default_shipping", "is_default_billing")
@@ -162,5 +163,4 @@ def _fill_profile(account: Customer, other: Customer) -> None:
     if other.notes:
         values["notes"] = f"{account.notes}\n{other.notes}" if account.notes else other.notes
     values["tags"] = list(dict.fromkeys([*(account.tags or []), *(other.tags or [])]))
-    for name, value in values.items():
-        setattr(account, name, value)
+    apply_changes(account, values)

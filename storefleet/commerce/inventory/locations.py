@@ -18,7 +18,7 @@ from storefleet.commerce.inventory.models import InventoryLocation
 from storefleet.db.ids import uuid7
 from storefleet.db.queries import Rows, get_or_404, paged
 from storefleet.errors import Conflict
-from storefleet.schemas import MUST_NOT, refuse_nulls
+from storefleet.schemas import MUST_NOT, apply_changes, refuse_nulls
 
 LOCATION_NOT_FOUND = "Inventory location not found"
 
@@ -93,8 +93,7 @@ async def update_location(
             )
         if is_default and not was_default:
             await _clear_default(session, location.id)
-    for key, value in fields.items():
-        setattr(location, key, value)
+    apply_changes(location, fields)
     location.updated_at = datetime.now(UTC)
     await session.flush()
     return location

@@ -21,7 +21,7 @@ from storefleet.db.constraints import flush
 from storefleet.db.ids import uuid7
 from storefleet.db.queries import get_or_404
 from storefleet.errors import Conflict, InvalidInput
-from storefleet.schemas import refuse_nulls
+from storefleet.schemas import apply_changes, refuse_nulls
 from storefleet.security.keyring import Keyring
 
 METHOD_NOT_FOUND = "Payment method not found"
@@ -125,8 +125,7 @@ async def update_method(
         )
         if taken:
             raise _code_taken(code)
-    for name, value in changes.items():
-        setattr(method, name, value)
+    apply_changes(method, changes)
     await flush(session, _code_taken(str(code)))
     await session.refresh(method)
     return method

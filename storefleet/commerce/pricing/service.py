@@ -22,7 +22,7 @@ from storefleet.commerce.pricing.models import CurrencySetting, Price, PriceRule
 from storefleet.db.ids import uuid7
 from storefleet.db.queries import Rows, get_or_404, paged
 from storefleet.errors import Conflict, InvalidInput
-from storefleet.schemas import MUST_NOT, refuse_nulls
+from storefleet.schemas import MUST_NOT, apply_changes, refuse_nulls
 
 
 @dataclass(frozen=True)
@@ -178,8 +178,7 @@ async def update_rule(
 ) -> PriceRule:
     rule = await get_rule(session, rule_id, for_update=True)
     refuse_nulls(fields, NOT_NULL_RULE_FIELDS, MUST_NOT)
-    for key, value in fields.items():
-        setattr(rule, key, value)
+    apply_changes(rule, fields)
     _check_rule(rule)
     rule.updated_at = datetime.now(UTC)
     await session.flush()

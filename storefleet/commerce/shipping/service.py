@@ -15,7 +15,7 @@ from storefleet.commerce.shipping.models import ShippingMethod, ShippingRate, Sh
 from storefleet.db.constraints import flush
 from storefleet.db.queries import get_or_404
 from storefleet.errors import Conflict, InvalidInput
-from storefleet.schemas import refuse_nulls
+from storefleet.schemas import apply_changes, refuse_nulls
 
 
 @dataclass(frozen=True)
@@ -175,8 +175,7 @@ async def update_zone(
 ) -> ShippingZone:
     refuse_nulls(changes, ("name", "countries", "regions", "postal_patterns", "position"))
     zone = await get_zone(session, zone_id)
-    for name, value in changes.items():
-        setattr(zone, name, value)
+    apply_changes(zone, changes)
     await session.flush()
     await session.refresh(zone)
     return zone
@@ -238,8 +237,7 @@ async def update_method(
         )
         if taken:
             raise _method_code_taken(code)
-    for name, value in changes.items():
-        setattr(method, name, value)
+    apply_changes(method, changes)
     await flush(session, _method_code_taken(str(code)))
     await session.refresh(method)
     return method
@@ -314,8 +312,7 @@ async def update_rate(
     merged = {name: getattr(rate, name) for name in RATE_FIELDS}
     merged.update(changes)
     await check_rate(session, merged)
-    for name, value in changes.items():
-        setattr(rate, name, value)
+    apply_changes(rate, changes)
     await session.flush()
     await session.refresh(rate)
     return rate

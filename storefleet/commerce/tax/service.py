@@ -23,7 +23,7 @@ from storefleet.commerce.store.models import StoreProfile
 from storefleet.commerce.tax.models import TaxClass, TaxRule
 from storefleet.db.ids import uuid7
 from storefleet.errors import Conflict, InvalidInput, NotFound
-from storefleet.schemas import refuse_nulls
+from storefleet.schemas import apply_changes, refuse_nulls
 
 
 @dataclass(frozen=True)
@@ -225,8 +225,7 @@ async def update_class(
             raise _code_taken(code)
     if changes.get("is_default"):
         await _take_default(session, class_id)
-    for name, value in changes.items():
-        setattr(tax_class, name, value)
+    apply_changes(tax_class, changes)
     try:
         await session.flush()
     except IntegrityError:
@@ -286,8 +285,7 @@ async def update_rule(
     await get_class(session, class_id)
     rule = await _rule(session, class_id, rule_id)
     refuse_nulls(changes, ("name", "country", "rate_bp", "priority", "is_compound"))
-    for name, value in changes.items():
-        setattr(rule, name, value)
+    apply_changes(rule, changes)
     await session.flush()
     await session.refresh(rule)
     return rule
