@@ -24,6 +24,7 @@ from storefleet.control.hostnames.verification import (
     is_under,
     new_token,
 )
+from storefleet.db.locks import Seed
 from storefleet.errors import Conflict, DomainError, InvalidInput, NotFound
 
 LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -69,7 +70,11 @@ def claimable_hostname(raw: str, settings: Settings) -> str:
 async def lock_name(session: AsyncSession, hostname: str) -> None:
     """Serialize everything that may verify ``hostname`` until the transaction ends."""
     await session.execute(
-        select(func.pg_advisory_xact_lock(func.hashtextextended("hostname:" + hostname, 7305)))
+        select(
+            func.pg_advisory_xact_lock(
+                func.hashtextextended("hostname:" + hostname, int(Seed.HOSTNAME))
+            )
+        )
     )
 
 
