@@ -14,17 +14,18 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from storefleet.db.foreign import ForeignPolicy
+from storefleet.db.foreign import ForeignPolicy, is_behind_pooler
 from storefleet.errors import InvalidInput
 from storefleet.tenancy.external import (
-    MIN_SERVER_VERSION,
     ExternalDatabaseError,
-    ExternalDatabaseReport,
     check_host_allowed,
+    validate_url_shape,
+)
+from storefleet.tenancy.inspection import (
+    MIN_SERVER_VERSION,
+    ExternalDatabaseReport,
     explain_connect_error,
     inspect_external_database,
-    is_behind_pooler,
-    validate_url_shape,
 )
 from tests.pgserver import admin_execute, drop_database, unique_name
 

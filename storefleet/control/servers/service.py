@@ -8,13 +8,13 @@ import uuid
 import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet import blocking
 from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.secrets.service import EncryptedColumn, register_encrypted_column
 from storefleet.control.servers.models import DatabaseServer
+from storefleet.db.constraints import flush
 from storefleet.db.locks import Key
 from storefleet.db.urls import DatabaseURLError, libpq_conninfo, parse_url
 from storefleet.errors import Conflict, InvalidInput, NotFound
@@ -106,10 +106,7 @@ async def add_server(
         server_version=version,
     )
     session.add(server)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"a server named {name!r} already exists", field="name") from None
+    await flush(session, Conflict(f"a server named {name!r} already exists", field="name"))
     return server
 
 
