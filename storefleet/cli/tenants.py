@@ -148,54 +148,17 @@ def status() -> None:
 
     Exit code 1 when a ready store is not at head or a provisioning failed.
     """
-    from sqlalchemy import func, select
-
-    from storefleet.control.placements.models import StoreDatabase, TenantMigrationFile
+    from storefleet.control.placements.status import FleetStatus, fleet_status
     from storefleet.runtime import tenant_migrator
 
     head = tenant_migrator().head
 
-    async def work(
-        runtime: Runtime,
-    ) -> tuple[list[tuple[str, str | None, str, int]], list[StoreDatabase], int]:
+    async def work(runtime: Runtime) -> FleetStatus:
         async with runtime.control_sessions() as s:
-            counts = (
-                await s.execute(
-                    select(
-                        StoreDatabase.placement,
-                        StoreDatabase.schema_revision,
-                        StoreDatabase.status,
-                        func.count(),
-                    )
-                    .group_by(
-                        StoreDatabase.placement, StoreDatabase.schema_revision, StoreDatabase.status
-                    )
-                    .order_by(
-                        StoreDatabase.placement, StoreDatabase.schema_revision, StoreDatabase.status
-                    )
-                )
-            ).all()
-            troubled = (
-                (
-                    await s.execute(
-                        select(StoreDatabase)
-                        .where(
-                            (StoreDatabase.status != "ready")
-                            | StoreDatabase.last_error.is_not(None)
-                        )
-                        .order_by(StoreDatabase.updated_at.desc())
-                        .limit(DETAIL_ROWS)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            recorded = (
-                await s.execute(select(func.count()).select_from(TenantMigrationFile))
-            ).scalar_one()
-        return [tuple(row) for row in counts], list(troubled), int(recorded)  # type: ignore[misc]
+            return await fleet_status(s, detail_rows=DETAIL_ROWS)
 
-    counts, troubled, recorded = with_runtime(get_settings(), work)
+    found = with_runtime(get_settings(), work)
+    counts, troubled, recorded = found.counts, found.troubled, found.recorded
     console.print(f"tenant head: [bold]{head}[/bold] ({recorded} applied revisions checksummed)")
     table = Table("placement", "revision", "status", "stores")
     behind = False

@@ -36,7 +36,7 @@ def aggregate(
     Storage is the store's own schema in schema/database placement; in pool placement it
     is 0 (shared tables have no per-store size).
     """
-    from storefleet.control.usage.service import AggregateReport, aggregate_day
+    from storefleet.control.usage.daily import AggregateReport, aggregate_day
 
     target = _day(day)
     ids = [uuid.UUID(s) for s in store] if store else None

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request, Response
 
 from storefleet.api.storefront_store import storefront_store as resolve_storefront_store
 from storefleet.commerce.store.schemas import StorefrontStoreOut
-from storefleet.commerce.store.service import PROFILE_NOT_FOUND, PUBLIC_PROFILE
-from storefleet.errors import NotFound
+from storefleet.commerce.store.service import public_profile
+from storefleet.tenancy.scope import StoreScope
 
 router = APIRouter(prefix="/api/storefront", tags=["storefront"])
 
@@ -32,10 +32,7 @@ async def storefront_store(request: Request) -> Response:
     """
     placement = await resolve_storefront_store(request)
     runtime = request.app.state.runtime
-    rows = await runtime.tenancy.read(placement, PUBLIC_PROFILE, {"store_id": placement.store_id})
-    if not rows:
-        raise NotFound(PROFILE_NOT_FOUND)
-    body = rows[0]
+    body = await public_profile(StoreScope(runtime.tenancy, placement))
     body["hostname"] = await runtime.resolver.primary_hostname(placement.store_id)
     return Response(
         json.dumps(body, default=_json_default, separators=(",", ":")),

@@ -41,7 +41,6 @@ async def paged(session: AsyncSession, stmt: Select[Any], *, limit: int, offset:
 
     A statement of one entity or column yields its values; of several, their tuples.
     """
-    width = len(stmt.column_descriptions)
     rows = (
         await session.execute(
             stmt.add_columns(func.count().over().label("_total")).limit(limit).offset(offset)
@@ -49,7 +48,9 @@ async def paged(session: AsyncSession, stmt: Select[Any], *, limit: int, offset:
     ).all()
     if rows:
         total = int(rows[0][-1])
-        items = [r[0] for r in rows] if width == 1 else [tuple(r[:-1]) for r in rows]
+        # One element per selected entity or column (an entity is one, however many
+        # columns it has), then the total.
+        items = [r[0] for r in rows] if len(rows[0]) == 2 else [tuple(r[:-1]) for r in rows]
         return Rows(items, total, limit, offset)
     if not offset:
         return Rows([], 0, limit, offset)

@@ -21,12 +21,11 @@ from psycopg import sql
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import URL
 
+from storefleet.db.locks import Key
 from storefleet.db.urls import engine_url_and_args, libpq_conninfo
 from storefleet.tenancy import ddl
 from storefleet.tenancy.source import ServerAccess
 
-# Serializes extension creation and database grants across processes (first provisions).
-PREPARE_LOCK_KEY = 7301003
 RACE_ATTEMPTS = 8
 
 T = TypeVar("T")
@@ -209,7 +208,8 @@ def prepare_database_access(conn: psycopg.Connection[Any], database: str) -> Non
     """Extensions, and CONNECT for the request role only, on a shared database (once)."""
     name = sql.Identifier(ddl.checked_database(database))
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (PREPARE_LOCK_KEY,))
+        # Serializes extension creation and database grants across processes.
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (int(Key.PREPARE_SERVER),))
         for statement in ddl.extension_statements():
             conn.execute(statement.encode())
         conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(name))

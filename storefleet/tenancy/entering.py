@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from storefleet.db.locks import Seed
+
 # Schema-qualified: in a database its owner brings, nothing planted in ``public`` can stand
 # in for these functions.
 _ENTER = (
@@ -28,8 +30,10 @@ ENTER_STORE = text(
     _ENTER.format(**_BIND) + ", pg_catalog.set_config('transaction_read_only', 'on', true)"
 )
 ENTER_STORE_FOR_WRITE = text(
-    _ENTER.format(**_BIND) + ", pg_catalog.pg_try_advisory_xact_lock_shared("
-    "pg_catalog.hashtextextended(:store_id, 7301))"
+    _ENTER.format(**_BIND)
+    + ", pg_catalog.pg_try_advisory_xact_lock_shared("
+    + Seed.STORE_WRITES.qualified_sql(":store_id")
+    + ")"
 )
 # ``Tenancy.read``'s transaction around a ReadQuery, sent as one simple-protocol string. The
 # parameter names cannot collide with a query's own (bindparam names are identifiers).
@@ -43,8 +47,3 @@ READ_TRANSACTION_SQL = (
     )
     + "; %s; COMMIT"
 )
-
-
-def store_lock_key_sql() -> str:
-    """The advisory lock a move holds exclusively while it copies a store."""
-    return "hashtextextended(%s, 7301)"

@@ -17,6 +17,7 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from storefleet.db.locks import Key
 from storefleet.db.urls import libpq_conninfo
 from storefleet.tenancy import ddl
 from storefleet.tenancy.databases import (
@@ -142,7 +143,7 @@ class ServerPreparation:
             ensure_database(server.admin_url, name)
             engine = self.admin_engines.get(url)
             with engine.begin() as conn:
-                conn.execute(text("SELECT pg_advisory_xact_lock(7301002)"))
+                conn.execute(text(f"SELECT pg_advisory_xact_lock({int(Key.TENANT_TEMPLATE)})"))
                 self._grant_connect_conn(conn, name)
                 exists = conn.execute(
                     text("SELECT 1 FROM pg_namespace WHERE nspname = :s"),

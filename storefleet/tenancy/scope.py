@@ -10,16 +10,17 @@ reachable from it can enter another.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.tenancy.placement import StorePlacement
 
 if TYPE_CHECKING:
+    from storefleet.tenancy.reads import ReadQuery
     from storefleet.tenancy.session import Tenancy
 
 
@@ -43,3 +44,9 @@ class StoreScope:
         """A write transaction in the store, committed when the block ends without error."""
         async with self.tenancy.session(self.placement) as session:
             yield session
+
+    async def fetch(
+        self, query: ReadQuery, params: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The rows of one precompiled read in the store, in one round trip (hot paths)."""
+        return await self.tenancy.read(self.placement, query, params)

@@ -11,12 +11,8 @@ import pytest
 
 from storefleet.db.foreign import ForeignPolicy
 from storefleet.errors import InvalidInput
-from storefleet.tenancy.external import (
-    ExternalDatabaseError,
-    ExternalDatabaseReport,
-    inspect_external_database,
-    validate_url_shape,
-)
+from storefleet.tenancy.external import ExternalDatabaseError, validate_url_shape
+from storefleet.tenancy.inspection import ExternalDatabaseReport, inspect_external_database
 
 PASSWORD = "Zebra-Qu1ll-Secret-7781"
 SUPAVISOR_HOST = "aws-0-eu-central-1.pooler.supabase.com"

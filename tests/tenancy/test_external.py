@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import URL
 
+from storefleet.db.foreign import is_behind_pooler
 from storefleet.tenancy.external import (
     ExternalDatabaseError,
     check_host_allowed,
-    is_behind_pooler,
     validate_url_shape,
 )
 from tests.tenancy.external_checks import (

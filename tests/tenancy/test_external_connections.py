@@ -11,12 +11,11 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from storefleet.tenancy.external import (
+from storefleet.tenancy.external import ExternalDatabaseError, validate_url_shape
+from storefleet.tenancy.inspection import (
     MIN_SERVER_VERSION,
-    ExternalDatabaseError,
     ExternalDatabaseReport,
     explain_connect_error,
-    validate_url_shape,
 )
 from storefleet.testing import admin_execute, drop_database, unique_name
 from tests.tenancy.external_checks import (

@@ -33,11 +33,8 @@ from storefleet.control.placements.credentials import external_credentials_aad
 from storefleet.db.foreign import ForeignPolicy
 from storefleet.db.urls import libpq_conninfo, libpq_uri, parse_url
 from storefleet.runtime import Runtime
-from storefleet.tenancy.external import (
-    ExternalDatabaseError,
-    inspect_external_database,
-    validate_url_shape,
-)
+from storefleet.tenancy.external import ExternalDatabaseError, validate_url_shape
+from storefleet.tenancy.inspection import inspect_external_database
 from storefleet.testing import Accounts, Stores, make_settings
 from tests.conftest import BlackHole
 from tests.scramserver import ScramServer

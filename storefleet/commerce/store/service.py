@@ -99,3 +99,11 @@ async def sync_identity(scope: StoreScope, *, name: str | None, slug: str | None
         profile, _ = await get_profile(s, scope.store_id, for_update=True)
         apply_changes(profile, changes)
         profile.updated_at = datetime.now(UTC)
+
+
+async def public_profile(scope: StoreScope) -> dict[str, Any]:
+    """The store's public profile as JSON-ready columns, in one round trip (a hot path)."""
+    rows = await scope.fetch(PUBLIC_PROFILE, {"store_id": scope.store_id})
+    if not rows:
+        raise NotFound(PROFILE_NOT_FOUND)
+    return rows[0]

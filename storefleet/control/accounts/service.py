@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.control.accounts.models import Account, RevokedToken
 from storefleet.control.audit import service as audit
+from storefleet.db.constraints import flush
 from storefleet.errors import AuthenticationFailed, Conflict, InvalidInput
 from storefleet.security import passwords
 from storefleet.security.login import Login
@@ -60,10 +60,7 @@ async def create_account(
         account_type=account_type,
     )
     session.add(account)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("An account with this email already exists", field="email") from None
+    await flush(session, Conflict("An account with this email already exists", field="email"))
     await audit.record(
         session,
         action="account.created",

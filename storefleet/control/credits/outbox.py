@@ -16,13 +16,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select, update
 
-from storefleet.commerce.credits.models import CreditBalanceCache, CreditSpendingLog
 from storefleet.control.credits.models import CreditBalance, CreditOutbox, CreditTransaction
-from storefleet.runtime import Runtime
+from storefleet.control.credits.tenant_copy import repair, write_to_tenant
+from storefleet.control.placements.plane import Stores, store_scope
 
 log = logging.getLogger(__name__)
 
@@ -35,61 +33,8 @@ class DeliveryReport:
     failed: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
-async def write_to_tenant(
-    session: AsyncSession, store_id: uuid.UUID, rows: list[CreditTransaction]
-) -> None:
-    """Idempotent: log rows keyed by ledger id; cache only ever moves to a newer ``seq``."""
-    if not rows:
-        return
-    await session.execute(
-        insert(CreditSpendingLog)
-        .values(
-            [
-                {
-                    "store_id": store_id,
-                    "id": row.id,
-                    "ledger_seq": row.seq,
-                    "kind": row.kind,
-                    "amount": row.amount,
-                    "balance_after": row.balance_after,
-                    "service_key": row.service_key,
-                    "reference": row.reference,
-                    "occurred_at": row.created_at,
-                    "account_id": row.account_id,
-                }
-                for row in rows
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["store_id", "id"])
-    )
-    newest = max(rows, key=lambda r: r.seq)
-    await upsert_cache(session, store_id, newest.balance_after, newest.seq)
-
-
-async def upsert_cache(session: AsyncSession, store_id: uuid.UUID, balance: int, seq: int) -> None:
-    stmt = insert(CreditBalanceCache).values(
-        store_id=store_id,
-        id=uuid.uuid4(),
-        balance=balance,
-        ledger_seq=seq,
-        synced_at=datetime.now(UTC),
-    )
-    await session.execute(
-        stmt.on_conflict_do_update(
-            constraint="uq_credit_balance_cache_one_per_store",
-            set_={
-                "balance": stmt.excluded.balance,
-                "ledger_seq": stmt.excluded.ledger_seq,
-                "synced_at": stmt.excluded.synced_at,
-                "updated_at": stmt.excluded.synced_at,
-            },
-            where=CreditBalanceCache.ledger_seq < stmt.excluded.ledger_seq,
-        )
-    )
-
-
 async def deliver_pending(
-    runtime: Runtime,
+    runtime: Stores,
     *,
     batch: int = 200,
     fault: DeliveryFault | None = None,
@@ -143,7 +88,7 @@ async def deliver_pending(
 
 
 async def _deliver_store(
-    runtime: Runtime, store_id: uuid.UUID, batch: int, fault: DeliveryFault | None
+    runtime: Stores, store_id: uuid.UUID, batch: int, fault: DeliveryFault | None
 ) -> int:
     """The store's pending rows into its tenant copy, then marked delivered (one store)."""
     async with runtime.control_sessions() as control, control.begin():
@@ -159,7 +104,8 @@ async def _deliver_store(
         ).all()
         if not pending:
             return 0
-        async with runtime.tenancy.session(store_id, write=True) as tenant:
+        scope = await store_scope(runtime, store_id)
+        async with scope.write() as tenant:
             await write_to_tenant(tenant, store_id, [tx for _, tx in pending])
             await _fire(fault, "tenant_written", store_id)
         await _fire(fault, "before_mark", store_id)
@@ -171,7 +117,7 @@ async def _deliver_store(
         return len(pending)
 
 
-async def _record_failure(runtime: Runtime, store_id: uuid.UUID, message: str) -> None:
+async def _record_failure(runtime: Stores, store_id: uuid.UUID, message: str) -> None:
     async with runtime.control_sessions() as control, control.begin():
         await control.execute(
             update(CreditOutbox)
@@ -187,7 +133,7 @@ async def _fire(fault: DeliveryFault | None, phase: str, store_id: uuid.UUID) ->
             await result
 
 
-async def deliver_all(runtime: Runtime, *, batch: int = 200) -> DeliveryReport:
+async def deliver_all(runtime: Stores, *, batch: int = 200) -> DeliveryReport:
     """Deliver until nothing is left that can be delivered now."""
     total = DeliveryReport()
     while True:
@@ -205,7 +151,7 @@ class ReconcileReport:
     caches_fixed: int = 0
 
 
-async def reconcile(runtime: Runtime, store_ids: list[uuid.UUID] | None = None) -> ReconcileReport:
+async def reconcile(runtime: Stores, store_ids: list[uuid.UUID] | None = None) -> ReconcileReport:
     """Make every tenant log and cache equal the ledger (repairs any drift)."""
     report = ReconcileReport()
     async with runtime.control_sessions() as control:
@@ -224,35 +170,11 @@ async def reconcile(runtime: Runtime, store_ids: list[uuid.UUID] | None = None) 
                     )
                 ).scalars()
             )
-        async with runtime.tenancy.session(balance.store_id, write=True) as tenant:
-            have = set(
-                (
-                    await tenant.execute(
-                        select(CreditSpendingLog.id).where(
-                            CreditSpendingLog.store_id == balance.store_id
-                        )
-                    )
-                ).scalars()
-            )
-            missing = [row for row in ledger if row.id not in have]
-            if missing:
-                await write_to_tenant(tenant, balance.store_id, missing)
-                report.rows_added += len(missing)
-            cache = (
-                await tenant.execute(
-                    select(CreditBalanceCache).where(
-                        CreditBalanceCache.store_id == balance.store_id
-                    )
-                )
-            ).scalar_one_or_none()
-            last_seq = ledger[-1].seq if ledger else 0
-            if cache is None or cache.balance != balance.balance or cache.ledger_seq != last_seq:
-                await tenant.execute(
-                    text("DELETE FROM credit_balance_cache WHERE store_id = :s"),
-                    {"s": balance.store_id},
-                )
-                await upsert_cache(tenant, balance.store_id, balance.balance, last_seq)
-                report.caches_fixed += 1
+        scope = await store_scope(runtime, balance.store_id)
+        async with scope.write() as tenant:
+            repaired = await repair(tenant, balance.store_id, ledger, balance.balance)
+        report.rows_added += repaired.rows_added
+        report.caches_fixed += int(repaired.cache_fixed)
         report.stores += 1
     async with runtime.control_sessions() as control, control.begin():
         stmt2 = update(CreditOutbox).where(CreditOutbox.delivered_at.is_(None))
@@ -265,7 +187,7 @@ async def reconcile(runtime: Runtime, store_ids: list[uuid.UUID] | None = None) 
 class OutboxWorker:
     """Background delivery loop for one process; wakes on NOTIFY-less polling."""
 
-    def __init__(self, runtime: Runtime, *, interval: float = 0.5) -> None:
+    def __init__(self, runtime: Stores, *, interval: float = 0.5) -> None:
         self.runtime = runtime
         self.interval = interval
         self._task: asyncio.Task[None] | None = None

@@ -8,14 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from storefleet.api.deps import ControlSession, CurrentCaller, RuntimeDep
 from storefleet.api.store_access import CanManageSubscription, CanSpendCredits, CanViewBilling
-from storefleet.commerce.credits.models import CreditBalanceCache
+from storefleet.api.unit_of_work import TenantReader
 from storefleet.control.billing import limits, plan_checkout
 from storefleet.control.billing import service as billing
-from storefleet.control.credits import service
+from storefleet.control.credits import service, tenant_copy
 from storefleet.control.credits.schemas import (
     BalanceOut,
     CachedBalanceOut,
@@ -56,14 +55,9 @@ async def spend(body: SpendIn, ctx: CanSpendCredits, runtime: RuntimeDep) -> Spe
 
 
 @router.get("/api/stores/{store_id}/credits", response_model=CachedBalanceOut)
-async def cached_balance(ctx: CanViewBilling, runtime: RuntimeDep) -> CachedBalanceOut:
+async def cached_balance(ctx: CanViewBilling, session: TenantReader) -> CachedBalanceOut:
     """Fast: the store's own cached copy, with how old it is."""
-    async with runtime.tenancy.session(ctx.placement, write=False) as s:
-        cache = (
-            await s.execute(
-                select(CreditBalanceCache).where(CreditBalanceCache.store_id == ctx.store_id)
-            )
-        ).scalar_one_or_none()
+    cache = await tenant_copy.cached_balance(session, ctx.store_id)
     if cache is None:
         return CachedBalanceOut(balance=0, ledger_seq=0, synced_at=None, age_seconds=None)
     age = (datetime.now(UTC) - cache.synced_at).total_seconds()
@@ -82,10 +76,9 @@ async def ledger(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> LedgerPage:
-    rows, total = await service.transactions(session, ctx.store_id, limit=limit, offset=offset)
-    return LedgerPage(
-        items=[LedgerRow.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
-    )
+    rows = await service.transactions(session, ctx.store_id, limit=limit, offset=offset)
+    page: LedgerPage = LedgerPage.of(rows)
+    return page
 
 
 @router.get("/api/credits/balance", response_model=BalanceOut)

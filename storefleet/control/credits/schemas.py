@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from storefleet.schemas import Strict
+from storefleet.schemas import Page, Strict
 
 ServiceKey = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -41,11 +41,8 @@ class SpendOut(BaseModel):
     replayed: bool = Field(description="true when this idempotency key was already used")
 
 
-class LedgerPage(BaseModel):
-    items: list[LedgerRow]
-    total: int
-    limit: int
-    offset: int
+class LedgerPage(Page[LedgerRow]):
+    pass
 
 
 class CachedBalanceOut(BaseModel):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +23,7 @@ from storefleet.control.credits.models import (
     CreditTransaction,
     ServiceCreditCost,
 )
+from storefleet.db.queries import Rows, paged
 from storefleet.errors import InvalidInput, NotFound, PaymentRequired
 
 MAX_IDEMPOTENCY_KEY = 200
@@ -227,20 +228,16 @@ async def grant(
 
 async def transactions(
     session: AsyncSession, store_id: uuid.UUID, *, limit: int, offset: int
-) -> tuple[list[CreditTransaction], int]:
-    total = await session.scalar(
-        select(func.count())
-        .select_from(CreditTransaction)
-        .where(CreditTransaction.store_id == store_id)
-    )
-    rows = await session.execute(
+) -> Rows[CreditTransaction]:
+    """The store's ledger, newest first."""
+    return await paged(
+        session,
         select(CreditTransaction)
         .where(CreditTransaction.store_id == store_id)
-        .order_by(CreditTransaction.seq.desc())
-        .limit(limit)
-        .offset(offset)
+        .order_by(CreditTransaction.seq.desc()),
+        limit=limit,
+        offset=offset,
     )
-    return list(rows.scalars()), int(total or 0)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.config import Settings
@@ -24,6 +23,8 @@ from storefleet.control.hostnames.verification import (
     is_under,
     new_token,
 )
+from storefleet.db.constraints import flush
+from storefleet.db.locks import Seed
 from storefleet.errors import Conflict, DomainError, InvalidInput, NotFound
 
 LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -69,7 +70,11 @@ def claimable_hostname(raw: str, settings: Settings) -> str:
 async def lock_name(session: AsyncSession, hostname: str) -> None:
     """Serialize everything that may verify ``hostname`` until the transaction ends."""
     await session.execute(
-        select(func.pg_advisory_xact_lock(func.hashtextextended("hostname:" + hostname, 7305)))
+        select(
+            func.pg_advisory_xact_lock(
+                func.hashtextextended("hostname:" + hostname, int(Seed.HOSTNAME))
+            )
+        )
     )
 
 
@@ -169,11 +174,7 @@ async def add_hostname(
     if verify_now:
         mark_verified(row, datetime.now(UTC))
     session.add(row)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(IN_USE, field="hostname") from None
+    await flush(session, Conflict(IN_USE, field="hostname"), savepoint=True)
     if verify_now and (primary or not await has_primary(session, store_id)):
         await make_primary(session, row)
     return row

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.control.placements.models import PLACEMENTS, StoreDatabase, StoreMove
 from storefleet.control.servers.models import DatabaseServer
+from storefleet.db.constraints import flush
 from storefleet.errors import Conflict, InvalidInput, NotFound, RateLimited
 from storefleet.tenancy import ddl
 from storefleet.tenancy.datacopy import (
@@ -140,70 +140,67 @@ async def plan_move(
     source_loc = Location(
         await runtime.tenancy.admin_url(source, long_statements=True), source.schema, tables
     )
-    try:
-        async with runtime.control_sessions() as s, s.begin():
-            row = await s.get(StoreDatabase, store_id, with_for_update=True)
-            if row is None:
-                raise NotFound("Store not found")
-            if external is not None:
-                if placement != "database":
-                    raise InvalidInput("an external database is a database placement")
-                values: dict[str, Any] = {
-                    "placement": "database",
-                    "server_id": None,
-                    "database_name": ddl.checked_database(external.url.database or ""),
-                    "schema_name": ddl.DATABASE_SCHEMA,
-                    "credentials_ciphertext": runtime.provisioner.external_credentials(
-                        store_id, external.url, external.app_role, external.app_password
-                    ),
-                    "isolation": external.isolation,
-                }
-                target_url = runtime.tenancy.limits.foreign.with_statement_timeout(
-                    external.url, runtime.tenancy.limits.move_statement_timeout
-                )
-                target_server = None
-            else:
-                try:
-                    values = await runtime.provisioner.target(
-                        s, store_id, placement, server_name=server_name
-                    )
-                except NotFound as exc:
-                    raise InvalidInput(exc.detail, field="server") from None
-                values |= {"credentials_ciphertext": None, "isolation": "dedicated_role"}
-                server = await s.get(DatabaseServer, values["server_id"])
-                assert server is not None
-                target_server = server.name
-                target_url = (await runtime.tenancy.server(server.id)).admin(
-                    str(values["database_name"])
-                )
-            target_loc = Location(target_url, values["schema_name"], tables)
-            same_managed = external is None and (
-                values["placement"],
-                values["server_id"],
-                values["database_name"],
-                values["schema_name"],
-            ) == (row.placement, row.server_id, row.database_name, row.schema_name)
-            if same_managed or target_loc.same_as(source_loc):
-                raise Conflict("the store is already there", field="placement")
-            await _check_rate(s, store_id, min_interval)
-            source_server = (await s.get(DatabaseServer, row.server_id)) if row.server_id else None
-            source_values = {
-                "placement": row.placement,
-                "server_id": row.server_id,
-                "database_name": row.database_name,
-                "schema_name": row.schema_name,
+    async with runtime.control_sessions() as s, s.begin():
+        row = await s.get(StoreDatabase, store_id, with_for_update=True)
+        if row is None:
+            raise NotFound("Store not found")
+        if external is not None:
+            if placement != "database":
+                raise InvalidInput("an external database is a database placement")
+            values: dict[str, Any] = {
+                "placement": "database",
+                "server_id": None,
+                "database_name": ddl.checked_database(external.url.database or ""),
+                "schema_name": ddl.DATABASE_SCHEMA,
+                "credentials_ciphertext": runtime.provisioner.external_credentials(
+                    store_id, external.url, external.app_role, external.app_password
+                ),
+                "isolation": external.isolation,
             }
-            move = StoreMove(
-                store_id=store_id,
-                source=_describe(source_values, source_server.name if source_server else None),
-                target=_describe(values, target_server),
-                phase="planned",
-                status="running",
+            target_url = runtime.tenancy.limits.foreign.with_statement_timeout(
+                external.url, runtime.tenancy.limits.move_statement_timeout
             )
-            s.add(move)
-            await s.flush()
-    except IntegrityError:
-        raise Conflict("a move of this store is already running") from None
+            target_server = None
+        else:
+            try:
+                values = await runtime.provisioner.target(
+                    s, store_id, placement, server_name=server_name
+                )
+            except NotFound as exc:
+                raise InvalidInput(exc.detail, field="server") from None
+            values |= {"credentials_ciphertext": None, "isolation": "dedicated_role"}
+            server = await s.get(DatabaseServer, values["server_id"])
+            assert server is not None
+            target_server = server.name
+            target_url = (await runtime.tenancy.server(server.id)).admin(
+                str(values["database_name"])
+            )
+        target_loc = Location(target_url, values["schema_name"], tables)
+        same_managed = external is None and (
+            values["placement"],
+            values["server_id"],
+            values["database_name"],
+            values["schema_name"],
+        ) == (row.placement, row.server_id, row.database_name, row.schema_name)
+        if same_managed or target_loc.same_as(source_loc):
+            raise Conflict("the store is already there", field="placement")
+        await _check_rate(s, store_id, min_interval)
+        source_server = (await s.get(DatabaseServer, row.server_id)) if row.server_id else None
+        source_values = {
+            "placement": row.placement,
+            "server_id": row.server_id,
+            "database_name": row.database_name,
+            "schema_name": row.schema_name,
+        }
+        move = StoreMove(
+            store_id=store_id,
+            source=_describe(source_values, source_server.name if source_server else None),
+            target=_describe(values, target_server),
+            phase="planned",
+            status="running",
+        )
+        s.add(move)
+        await flush(s, Conflict("a move of this store is already running"))
     report = MoveReport(id=move.id, store_id=store_id, source=move.source, target=move.target)
     return MovePlan(values, source, source_loc, target_loc, external), report
 

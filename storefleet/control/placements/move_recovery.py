@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from storefleet.control.placements.models import StoreDatabase, StoreMove
 from storefleet.control.placements.move_plan import error_message
+from storefleet.db.locks import Seed
 from storefleet.tenancy.datacopy import (
     connect,
 )
@@ -46,7 +47,7 @@ async def abandon_dead_moves(runtime: Plane) -> list[uuid.UUID]:
                 await (
                     await conn.execute(
                         "SELECT pg_catalog.pg_try_advisory_lock("
-                        "pg_catalog.hashtextextended(%s, 7301))",
+                        f"{Seed.STORE_WRITES.qualified_sql('%s')})",
                         (str(move.store_id),),
                     )
                 ).fetchone()

@@ -40,6 +40,7 @@ from storefleet.control.placements.move_plan import (
     plan_move,
 )
 from storefleet.db.engine import database_error_text
+from storefleet.db.locks import Seed
 from storefleet.db.urls import libpq_conninfo
 from storefleet.errors import Conflict
 from storefleet.tenancy import ddl
@@ -100,7 +101,7 @@ async def move_store(
         lock = await connect(plan.source_loc.admin_url)
         await lock.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
         await lock.execute(
-            "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtextextended(%s, 7301))",
+            f"SELECT pg_catalog.pg_advisory_lock({Seed.STORE_WRITES.qualified_sql('%s')})",
             (str(store_id),),
         )
         await _phase(runtime, report, "paused")

@@ -251,7 +251,7 @@ class Provisioner(ServerPreparation):
                         .join(Store, Store.id == StoreDatabase.store_id)
                         .where(
                             StoreDatabase.status.in_(("pending", "provisioning", "failed")),
-                            Store.deleted_at.is_(None),
+                            Store.live(),
                         )
                         .order_by(StoreDatabase.created_at)
                     )

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,7 +41,7 @@ from storefleet.errors import DomainError
 from storefleet.security.keyring import DecryptionError, Keyring
 
 if TYPE_CHECKING:
-    from storefleet.runtime import Runtime
+    from storefleet.tenancy.session import Tenancy
 
 T = TypeVar("T")
 CONTROL_PLANE = "control plane"
@@ -52,6 +52,15 @@ RACE_ATTEMPTS = 5
 
 ProgressCallback = Callable[[int, int], None]
 Transaction = Callable[[], AbstractAsyncContextManager[Any]]
+
+
+class Keys(Protocol):
+    """What rotation uses of the app: the keys, the control plane's engine (its walks
+    commit row by row) and the way into each store."""
+
+    keyring: Keyring
+    control_engine: AsyncEngine
+    tenancy: Tenancy
 
 
 @dataclass(frozen=True)
@@ -266,7 +275,7 @@ def _autocommit(engine: AsyncEngine) -> Transaction:
 
 
 async def rotate_all(
-    runtime: Runtime,
+    runtime: Keys,
     *,
     concurrency: int = 4,
     batch_size: int = BATCH_SIZE,
@@ -331,7 +340,7 @@ async def count_control_plane(engine: AsyncEngine) -> KeyUsage:
 
 
 async def key_usage(
-    runtime: Runtime, *, concurrency: int = 4, on_progress: ProgressCallback | None = None
+    runtime: Keys, *, concurrency: int = 4, on_progress: ProgressCallback | None = None
 ) -> KeyUsage:
     """Secrets per key id everywhere: the control plane and the data of every store.
 

@@ -8,13 +8,14 @@ import uuid
 import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet import blocking
 from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.secrets.service import EncryptedColumn, register_encrypted_column
 from storefleet.control.servers.models import DatabaseServer
+from storefleet.db.constraints import flush
+from storefleet.db.locks import Key
 from storefleet.db.urls import DatabaseURLError, libpq_conninfo, parse_url
 from storefleet.errors import Conflict, InvalidInput, NotFound
 from storefleet.security.keyring import Keyring
@@ -105,10 +106,7 @@ async def add_server(
         server_version=version,
     )
     session.add(server)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"a server named {name!r} already exists", field="name") from None
+    await flush(session, Conflict(f"a server named {name!r} already exists", field="name"))
     return server
 
 
@@ -121,7 +119,7 @@ async def ensure_default_server(
     ).scalar_one_or_none()
     if existing is not None:
         return existing
-    await session.execute(select(func.pg_advisory_xact_lock(7_301_001)))
+    await session.execute(select(func.pg_advisory_xact_lock(int(Key.DEFAULT_SERVER))))
     existing = (
         await session.execute(select(DatabaseServer).where(DatabaseServer.is_default))
     ).scalar_one_or_none()

@@ -9,12 +9,12 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Te
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storefleet.db.base import ControlBase, created_at, updated_at, uuid_pk
+from storefleet.db.base import ControlBase, SoftDeleted, created_at, updated_at, uuid_pk
 
 STORE_STATUSES = ("pending", "active", "suspended", "deleted", "purged")
 
 
-class Store(ControlBase):
+class Store(ControlBase, SoftDeleted):
     __tablename__ = "stores"
     __table_args__ = (
         CheckConstraint(

@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter
 
 from storefleet.api.deps import RuntimeDep
 from storefleet.api.store_access import CanManagePlacement, check_store_usable
-from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.placements.move_plan import external_target
 from storefleet.control.placements.moves import move_store
-from storefleet.control.stores.models import Store
-from storefleet.control.stores.routes import store_out
+from storefleet.control.stores.routes import reload_store
 from storefleet.control.stores.schemas import (
     ConnectDatabase,
     ConnectDatabaseOut,
     MoveRequest,
-    StoreOut,
 )
-from storefleet.runtime import Runtime
-from storefleet.tenancy import external as ext
+from storefleet.tenancy.inspection import inspect_external_database
 
 router = APIRouter(prefix="/api/stores", tags=["stores"])
-
-
-async def _store(runtime: Runtime, store_id: uuid.UUID) -> StoreOut:
-    async with runtime.control_sessions() as s:
-        store = await s.get(Store, store_id)
-        db = await s.get(StoreDatabase, store_id)
-    assert store is not None
-    return store_out(store, db)
 
 
 @router.post("/{store_id}/move")
@@ -41,7 +28,7 @@ async def move(body: MoveRequest, ctx: CanManagePlacement, runtime: RuntimeDep) 
     report = await move_store(
         runtime, ctx.store_id, placement=body.placement, server_name=body.server
     )
-    out = await _store(runtime, ctx.store_id)
+    out = await reload_store(runtime.control_sessions, ctx.store_id)
     return {"store": out.model_dump(mode="json"), "move": report.as_dict()}
 
 
@@ -51,7 +38,7 @@ async def connect_database(
 ) -> ConnectDatabaseOut:
     """Move the store onto a PostgreSQL database its owner brings (Supabase or any URL)."""
     check_store_usable(ctx.placement)
-    report, checked = await ext.inspect_external_database(
+    report, checked = await inspect_external_database(
         body.database_url,
         allow_private=runtime.settings.private_databases_allowed,
         policy=runtime.tenancy.limits.foreign,
@@ -63,7 +50,7 @@ async def connect_database(
     )
     await move_store(runtime, ctx.store_id, placement="database", external=target)
     return ConnectDatabaseOut(
-        store=await _store(runtime, ctx.store_id),
+        store=await reload_store(runtime.control_sessions, ctx.store_id),
         server_version=report.server_version_text,
         behind_pooler=report.behind_pooler,
         isolation=report.isolation,

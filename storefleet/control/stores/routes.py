@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storefleet.api.deps import ControlSession, CurrentCaller, RuntimeDep
 from storefleet.api.store_access import CanDeleteStore, CanManageStore
@@ -30,12 +31,10 @@ def store_out(store: Store, db: StoreDatabase | None) -> StoreOut:
     )
 
 
-async def _reload(runtime: RuntimeDep, store_id: uuid.UUID) -> StoreOut:
-    async with runtime.control_sessions() as s:
-        store = await s.get(Store, store_id)
-        db = await s.get(StoreDatabase, store_id)
-    assert store is not None
-    return store_out(store, db)
+async def reload_store(sessions: async_sessionmaker[AsyncSession], store_id: uuid.UUID) -> StoreOut:
+    """The store as it is now, read in a control transaction of its own."""
+    async with sessions() as session:
+        return store_out(*await service.store_and_database(session, store_id))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=StoreOut)
@@ -63,7 +62,7 @@ async def create_store(body: StoreCreate, caller: CurrentCaller, runtime: Runtim
         await runtime.provisioner.provision(store_id)
     except Exception:  # noqa: S110 - recorded on the store; retried by /provision or at start-up
         pass
-    return await _reload(runtime, store_id)
+    return await reload_store(runtime.control_sessions, store_id)
 
 
 @router.get("", response_model=StoreList)
@@ -73,10 +72,9 @@ async def list_stores(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> StoreList:
-    rows, total = await service.list_stores(session, caller.account, limit=limit, offset=offset)
-    return StoreList(
-        items=[store_out(s, d) for s, d in rows], total=total, limit=limit, offset=offset
-    )
+    rows = await service.list_stores(session, caller.account, limit=limit, offset=offset)
+    page: StoreList = StoreList.of(rows, lambda row: store_out(*row))
+    return page
 
 
 @router.get("/{store_id}", response_model=StoreOut)
@@ -110,7 +108,7 @@ async def update_store(body: StoreUpdate, ctx: CanManageStore, runtime: RuntimeD
             slug=changes.get("slug"),
         )
     runtime.tenancy.invalidate(ctx.store_id)
-    return await _reload(runtime, ctx.store_id)
+    return await reload_store(runtime.control_sessions, ctx.store_id)
 
 
 @router.delete("/{store_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -131,4 +129,4 @@ async def retry_provisioning(ctx: CanManageStore, runtime: RuntimeDep) -> StoreO
         await runtime.provisioner.provision(ctx.store_id)
     except Exception:  # noqa: S110 - the error is recorded on the store and shown below
         pass
-    return await _reload(runtime, ctx.store_id)
+    return await reload_store(runtime.control_sessions, ctx.store_id)

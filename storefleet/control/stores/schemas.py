@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, StringConstraints, field_validator
 
-from storefleet.schemas import Strict
+from storefleet.schemas import Page, Strict
 
 RESERVED_SLUGS = frozenset(
     {
@@ -67,11 +67,8 @@ class StoreOut(BaseModel):
     created_at: datetime | None = None
 
 
-class StoreList(BaseModel):
-    items: list[StoreOut]
-    total: int
-    limit: int
-    offset: int
+class StoreList(Page[StoreOut]):
+    pass
 
 
 class ConnectDatabase(Strict):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.control.accounts.models import Account
@@ -15,9 +15,15 @@ from storefleet.control.billing import service as billing
 from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.placements.provisioning import Provisioner
 from storefleet.control.stores.models import Store
+from storefleet.db.constraints import flush
+from storefleet.db.queries import Rows, paged
 from storefleet.errors import Conflict, NotFound, PermissionDenied
 
 STORE_NOT_FOUND = "Store not found"
+
+
+def _slug_taken() -> Conflict:
+    return Conflict("A store with this slug already exists", field="slug")
 
 
 async def create_store(
@@ -36,9 +42,7 @@ async def create_store(
     # cannot both pass the count below.
     await session.execute(select(Account.id).where(Account.id == owner.id).with_for_update())
     live = await session.scalar(
-        select(func.count())
-        .select_from(Store)
-        .where(Store.owner_id == owner.id, Store.deleted_at.is_(None))
+        select(func.count()).select_from(Store).where(Store.owner_id == owner.id, Store.live())
     )
     if (live or 0) >= max_stores:
         raise PermissionDenied(
@@ -48,14 +52,10 @@ async def create_store(
         await session.scalar(select(Store.id).where(Store.slug == slug, Store.purged_at.is_(None)))
         is not None
     ):
-        raise Conflict("A store with this slug already exists", field="slug")
+        raise _slug_taken()
     store = Store(owner_id=owner.id, name=name, slug=slug, status="pending")
     session.add(store)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict("A store with this slug already exists", field="slug") from None
+    await flush(session, _slug_taken(), savepoint=True)
     row = await provisioner.plan(session, store, placement, server_name=server)
     await billing.start_trial(session, store.id, owner.id)
     await audit.record(
@@ -72,27 +72,22 @@ async def create_store(
 
 async def list_stores(
     session: AsyncSession, owner: Account, *, limit: int, offset: int
-) -> tuple[list[tuple[Store, StoreDatabase | None]], int]:
-    base = select(Store).where(Store.owner_id == owner.id, Store.deleted_at.is_(None))
-    total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    rows = await session.execute(
+) -> Rows[tuple[Store, StoreDatabase | None]]:
+    """The owner's live stores with their placements (a store has at most one)."""
+    stmt = (
         select(Store, StoreDatabase)
         .outerjoin(StoreDatabase, StoreDatabase.store_id == Store.id)
-        .where(Store.owner_id == owner.id, Store.deleted_at.is_(None))
+        .where(Store.owner_id == owner.id, Store.live())
         .order_by(Store.created_at, Store.id)
-        .limit(limit)
-        .offset(offset)
     )
-    return [(s, d) for s, d in rows.all()], int(total)
+    return await paged(session, cast("Select[Any]", stmt), limit=limit, offset=offset)
 
 
 async def owned_store(
     session: AsyncSession, owner: Account, store_id: uuid.UUID, *, for_update: bool = False
 ) -> Store:
     """The caller's live store; another account's store answers exactly like a missing one."""
-    stmt = select(Store).where(
-        Store.id == store_id, Store.owner_id == owner.id, Store.deleted_at.is_(None)
-    )
+    stmt = select(Store).where(Store.id == store_id, Store.owner_id == owner.id, Store.live())
     if for_update:
         stmt = stmt.with_for_update()
     store = (await session.execute(stmt)).scalar_one_or_none()
@@ -103,6 +98,15 @@ async def owned_store(
 
 async def store_database(session: AsyncSession, store_id: uuid.UUID) -> StoreDatabase | None:
     return await session.get(StoreDatabase, store_id)
+
+
+async def store_and_database(
+    session: AsyncSession, store_id: uuid.UUID
+) -> tuple[Store, StoreDatabase | None]:
+    """A store the caller already holds, read again with its placement (after a change)."""
+    store = await session.get(Store, store_id)
+    assert store is not None
+    return store, await store_database(session, store_id)
 
 
 async def update_store(
@@ -116,14 +120,10 @@ async def update_store(
             )
         )
         if taken is not None:
-            raise Conflict("A store with this slug already exists", field="slug")
+            raise _slug_taken()
     for key, value in changes.items():
         setattr(store, key, value)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict("A store with this slug already exists", field="slug") from None
+    await flush(session, _slug_taken(), savepoint=True)
     await audit.record(
         session,
         action="store.updated",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from storefleet.api.deps import ControlSession
 from storefleet.api.store_access import CanViewBilling
-from storefleet.control.usage import service
+from storefleet.control.usage import daily
 from storefleet.control.usage.schemas import DayUsageOut, UsageOut, UsageTotals
 
 router = APIRouter(tags=["usage"])
@@ -23,8 +23,8 @@ async def usage(
     end: Annotated[date | None, Query(alias="to")] = None,
 ) -> UsageOut:
     """One entry per day (default: the last 30 days); today's requests lag by ~1 s."""
-    start, end = service.check_range(start, end)
-    days = await service.daily_usage(session, ctx.store_id, start, end)
+    start, end = daily.check_range(start, end)
+    days = await daily.daily_usage(session, ctx.store_id, start, end)
     return UsageOut(
         store_id=ctx.store_id,
         start=start,

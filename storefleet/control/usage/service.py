@@ -4,7 +4,7 @@ Requests never touch the database for metering: the middleware appends a record 
 bounded deque (dropping the oldest, and counting them, when full) and a background task
 writes batches with one multi-row INSERT, upserting the per-store daily ``usage_metrics``
 in the same transaction. Orders, products and storage per day come from the tenants, via
-``storefleet usage aggregate``.
+``storefleet usage aggregate`` (``storefleet.control.usage.daily``).
 """
 
 from __future__ import annotations
@@ -15,28 +15,21 @@ import logging
 import time
 import uuid
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import and_, func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.stores.models import Store
-from storefleet.control.usage.models import UsageMetric
 from storefleet.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from storefleet.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 # Callers refused before reaching the store's data (429: by the rate limiter or the login
 # throttle): logged, but not the store's usage, so a flood refused does not use up the plan.
 NOT_THE_STORES = frozenset({401, 403, 404, 429})
-MAX_RANGE_DAYS = 366
 PRUNE_EVERY_SECONDS = 3600.0
 FIRST_PRUNE_AFTER_SECONDS = 60.0
 
@@ -268,138 +261,3 @@ async def prune(
         removed += count
         if count < batch:
             return removed
-
-
-@dataclass(frozen=True)
-class DayUsage:
-    day: date
-    requests: int = 0
-    errors: int = 0
-    orders: int = 0
-    products: int = 0
-    storage_bytes: int = 0
-
-
-def check_range(start: date | None, end: date | None) -> tuple[date, date]:
-    today = datetime.now(UTC).date()
-    end = end or today
-    start = start or end - timedelta(days=29)
-    if start > end:
-        raise InvalidInput("from must not be after to", field="from")
-    if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise InvalidInput(f"at most {MAX_RANGE_DAYS} days per request", field="from")
-    return start, end
-
-
-async def daily_usage(
-    session: AsyncSession, store_id: uuid.UUID, start: date, end: date
-) -> list[DayUsage]:
-    """One entry per day in [start, end], zeros where nothing was recorded."""
-    rows = await session.execute(
-        select(UsageMetric).where(
-            UsageMetric.store_id == store_id, UsageMetric.day >= start, UsageMetric.day <= end
-        )
-    )
-    found = {m.day: m for m in rows.scalars()}
-    out = []
-    day = start
-    while day <= end:
-        m = found.get(day)
-        out.append(
-            DayUsage(day, m.requests, m.errors, m.orders, m.products, m.storage_bytes)
-            if m
-            else DayUsage(day)
-        )
-        day += timedelta(days=1)
-    return out
-
-
-@dataclass
-class AggregateReport:
-    day: date
-    stores: int = 0
-    failed: list[tuple[uuid.UUID, str]] = field(default_factory=list)
-
-
-STORAGE_SQL = text(
-    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')"
-)
-
-
-async def aggregate_day(
-    runtime: Runtime, day: date, store_ids: list[uuid.UUID] | None = None
-) -> AggregateReport:
-    """Fill orders, products and storage of ``day`` for every ready store, from its tenant.
-
-    products: live products at the end of the day; orders: orders created that day;
-    storage_bytes: the store's schema size in ``schema`` and ``database`` placement, 0 in
-    ``pool`` (shared tables have no per-store size).
-    """
-    from storefleet.commerce.catalog.models import Product
-    from storefleet.commerce.orders.models import Order
-
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    end = start + timedelta(days=1)
-    query = (
-        select(StoreDatabase.store_id, StoreDatabase.placement)
-        .join(Store, Store.id == StoreDatabase.store_id)
-        .where(StoreDatabase.status == "ready", Store.deleted_at.is_(None))
-        .order_by(StoreDatabase.store_id)
-    )
-    if store_ids is not None:
-        query = query.where(StoreDatabase.store_id.in_(store_ids))
-    async with runtime.control_sessions() as session:
-        targets = [(r[0], r[1]) for r in await session.execute(query)]
-    report = AggregateReport(day)
-    for store_id, placement in targets:
-        try:
-            async with runtime.tenancy.session(store_id, write=False) as s:
-                products = await s.scalar(
-                    select(func.count())
-                    .select_from(Product)
-                    .where(
-                        and_(
-                            Product.store_id == store_id,
-                            Product.created_at < end,
-                            (Product.deleted_at.is_(None)) | (Product.deleted_at >= end),
-                        )
-                    )
-                )
-                orders = await s.scalar(
-                    select(func.count())
-                    .select_from(Order)
-                    .where(
-                        Order.store_id == store_id,
-                        Order.created_at >= start,
-                        Order.created_at < end,
-                    )
-                )
-                storage = 0 if placement == "pool" else await s.scalar(STORAGE_SQL)
-        except Exception as exc:
-            report.failed.append((store_id, type(exc).__name__))
-            log.warning("usage aggregate for store %s failed: %s", store_id, type(exc).__name__)
-            continue
-        async with runtime.control_sessions() as session, session.begin():
-            stmt = insert(UsageMetric).values(
-                store_id=store_id,
-                day=day,
-                requests=0,
-                errors=0,
-                orders=int(orders or 0),
-                products=int(products or 0),
-                storage_bytes=int(storage or 0),
-            )
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["store_id", "day"],
-                    set_={
-                        "orders": stmt.excluded.orders,
-                        "products": stmt.excluded.products,
-                        "storage_bytes": stmt.excluded.storage_bytes,
-                    },
-                )
-            )
-        report.stores += 1
-    return report
