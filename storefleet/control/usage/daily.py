@@ -12,10 +12,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storefleet.commerce.activity import day_activity
 from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.placements.plane import Stores, store_scope
 from storefleet.control.stores.models import Store
@@ -143,29 +144,6 @@ async def store_day(
     session: AsyncSession, store_id: uuid.UUID, placement: str, start: datetime
 ) -> tuple[int, int, int]:
     """Orders created, products live at its end, and storage, of the day from ``start``."""
-    from storefleet.commerce.catalog.models import Product
-    from storefleet.commerce.orders.models import Order
-
-    end = start + timedelta(days=1)
-    products = await session.scalar(
-        select(func.count())
-        .select_from(Product)
-        .where(
-            and_(
-                Product.store_id == store_id,
-                Product.created_at < end,
-                (Product.deleted_at.is_(None)) | (Product.deleted_at >= end),
-            )
-        )
-    )
-    orders = await session.scalar(
-        select(func.count())
-        .select_from(Order)
-        .where(
-            Order.store_id == store_id,
-            Order.created_at >= start,
-            Order.created_at < end,
-        )
-    )
+    activity = await day_activity(session, store_id, start, start + timedelta(days=1))
     storage = 0 if placement == "pool" else await session.scalar(STORAGE_SQL)
-    return int(orders or 0), int(products or 0), int(storage or 0)
+    return activity.orders, activity.products, int(storage or 0)
