@@ -22,6 +22,7 @@ from storefleet.commerce.money import BASIS_POINTS, round_half_up
 from storefleet.commerce.store.models import StoreProfile
 from storefleet.commerce.tax.models import TaxClass, TaxRule
 from storefleet.db.ids import uuid7
+from storefleet.db.queries import get_or_404
 from storefleet.errors import Conflict, InvalidInput, NotFound
 from storefleet.schemas import apply_changes, refuse_nulls
 
@@ -163,13 +164,9 @@ async def list_classes(session: AsyncSession) -> list[TaxClass]:
 async def get_class(
     session: AsyncSession, class_id: uuid.UUID, *, for_update: bool = False
 ) -> TaxClass:
-    stmt = select(TaxClass).where(TaxClass.id == class_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    found = (await session.execute(stmt)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(TAX_CLASS_NOT_FOUND)
-    return found
+    return await get_or_404(
+        session, TaxClass, class_id, missing=TAX_CLASS_NOT_FOUND, lock=for_update
+    )
 
 
 def _code_taken(code: str) -> Conflict:
@@ -258,14 +255,9 @@ async def list_rules(session: AsyncSession, class_id: uuid.UUID) -> list[TaxRule
 
 
 async def _rule(session: AsyncSession, class_id: uuid.UUID, rule_id: uuid.UUID) -> TaxRule:
-    found = (
-        await session.execute(
-            select(TaxRule).where(TaxRule.id == rule_id, TaxRule.tax_id == class_id)
-        )
-    ).scalar_one_or_none()
-    if found is None:
-        raise NotFound(TAX_RULE_NOT_FOUND)
-    return found
+    return await get_or_404(
+        session, TaxRule, rule_id, missing=TAX_RULE_NOT_FOUND, where=[TaxRule.tax_id == class_id]
+    )
 
 
 async def create_rule(

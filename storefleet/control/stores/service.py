@@ -16,8 +16,8 @@ from storefleet.control.placements.models import StoreDatabase
 from storefleet.control.placements.provisioning import Provisioner
 from storefleet.control.stores.models import Store
 from storefleet.db.constraints import flush
-from storefleet.db.queries import Rows, paged
-from storefleet.errors import Conflict, NotFound, PermissionDenied
+from storefleet.db.queries import Rows, get_or_404, paged
+from storefleet.errors import Conflict, PermissionDenied
 
 STORE_NOT_FOUND = "Store not found"
 
@@ -87,13 +87,14 @@ async def owned_store(
     session: AsyncSession, owner: Account, store_id: uuid.UUID, *, for_update: bool = False
 ) -> Store:
     """The caller's live store; another account's store answers exactly like a missing one."""
-    stmt = select(Store).where(Store.id == store_id, Store.owner_id == owner.id, Store.live())
-    if for_update:
-        stmt = stmt.with_for_update()
-    store = (await session.execute(stmt)).scalar_one_or_none()
-    if store is None:
-        raise NotFound(STORE_NOT_FOUND)
-    return store
+    return await get_or_404(
+        session,
+        Store,
+        store_id,
+        missing=STORE_NOT_FOUND,
+        lock=for_update,
+        where=[Store.owner_id == owner.id, Store.live()],
+    )
 
 
 async def store_database(session: AsyncSession, store_id: uuid.UUID) -> StoreDatabase | None:
