@@ -190,16 +190,12 @@ def test_reconnecting_upgrades_a_schema_left_behind(
     sid = store["id"]
     connect_and_leave(client, store, owner_db, "schema")
     with psycopg.connect(owner_db.url(), autocommit=True) as conn:
-        # as if the fleet had moved on while the schema lay here: undo t0004, t0003 by hand
-        conn.execute("DROP INDEX tenant.ix_users_email_verification_token")
-        conn.execute("ALTER TABLE tenant.users DROP COLUMN email_verification_expires")
-        conn.execute("DROP INDEX tenant.uq_customers_unlinked_email")
-        conn.execute(
-            "CREATE UNIQUE INDEX uq_customers_account_email ON tenant.customers"
-            " (store_id, lower(email)) WHERE NOT is_guest AND deleted_at IS NULL"
-        )
+        # as if the fleet had moved on while the schema lay here: undo t0008, t0007 by hand
         conn.execute("DROP TABLE tenant.credit_spending_log, tenant.credit_balance_cache")
-        conn.execute("UPDATE tenant.alembic_version SET version_num = 't0002'")
+        conn.execute(
+            "DROP TABLE tenant.discount_redemptions, tenant.discount_codes, tenant.discounts"
+        )
+        conn.execute("UPDATE tenant.alembic_version SET version_num = 't0006_orders_payments'")
     assert connect(client, store, owner_db) == "owner_role"
     with owner_db.superuser_conn() as conn:
         version = conn.execute("SELECT version_num FROM tenant.alembic_version").fetchone()
@@ -232,7 +228,9 @@ def test_a_failing_upgrade_in_the_owner_database_is_a_409_and_changes_nothing(
     sid = store["id"]
     connect_and_leave(client, store, owner_db, "pool")
     with psycopg.connect(owner_db.url(), autocommit=True) as conn:
-        conn.execute("UPDATE tenant.alembic_version SET version_num = 't0002'")  # tables stay
+        conn.execute(  # tables stay
+            "UPDATE tenant.alembic_version SET version_num = 't0006_orders_payments'"
+        )
     response = refused(client, store, owner_db)
     assert "already exists" in response.json()["detail"]
     assert owner_db.password not in response.text

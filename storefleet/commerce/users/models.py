@@ -48,7 +48,7 @@ class TenantUser(TenantTable, TenantBase):
     token_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     credits: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Added by t0004: sorted last, where ALTER TABLE ADD COLUMN puts it.
+    # Sorted last, as in the tenant baseline (t0001), where an earlier ADD COLUMN put it.
     email_verification_expires: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), sort_order=1
     )

@@ -1,10 +1,14 @@
-"""credits cache and spending log
+"""tenant baseline: credit balance cache and spending log
 
-Revision ID: t0003
-Revises: t0002
+The store's view of its platform credits: a cached balance (synced from the control
+plane's ledger) and a log of what was spent.
+
+Revision ID: t0008_credits
+Revises: t0007_promotions
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -12,10 +16,21 @@ from sqlalchemy.dialects import postgresql
 
 from storefleet.tenancy.ddl import secure_table
 
-revision: str = "t0003"
-down_revision: str | None = "t0002"
+revision: str = "t0008_credits"
+down_revision: str | None = "t0007_promotions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+def tenant_columns() -> list[sa.Column[Any]]:
+    """The columns every tenant table ends with (``TenantTable``), in the models' order."""
+    now = sa.text("now()")
+    return [
+        sa.Column("store_id", sa.UUID(), nullable=False),
+        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=now, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=now, nullable=False),
+    ]
 
 
 def upgrade() -> None:
@@ -24,20 +39,7 @@ def upgrade() -> None:
         sa.Column("balance", sa.BigInteger(), nullable=False),
         sa.Column("ledger_seq", sa.BigInteger(), nullable=False),
         sa.Column("synced_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("store_id", sa.UUID(), nullable=False),
-        sa.Column("id", sa.UUID(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *tenant_columns(),
         sa.CheckConstraint("balance >= 0", name=op.f("ck_credit_balance_cache_balance")),
         sa.PrimaryKeyConstraint("store_id", "id", name=op.f("pk_credit_balance_cache")),
         sa.UniqueConstraint("store_id", name="uq_credit_balance_cache_one_per_store"),
@@ -52,20 +54,7 @@ def upgrade() -> None:
         sa.Column("reference", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("account_id", sa.UUID(), nullable=True),
-        sa.Column("store_id", sa.UUID(), nullable=False),
-        sa.Column("id", sa.UUID(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *tenant_columns(),
         sa.PrimaryKeyConstraint("store_id", "id", name=op.f("pk_credit_spending_log")),
     )
     op.create_index(
@@ -74,11 +63,10 @@ def upgrade() -> None:
         ["store_id", "ledger_seq"],
         unique=False,
     )
-    secure_table(op, "credit_balance_cache")
-    secure_table(op, "credit_spending_log")
+    for table in ("credit_balance_cache", "credit_spending_log"):
+        secure_table(op, table)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_credit_spending_log_seq", table_name="credit_spending_log")
     op.drop_table("credit_spending_log")
     op.drop_table("credit_balance_cache")

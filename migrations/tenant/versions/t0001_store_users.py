@@ -1,10 +1,14 @@
-"""tenant foundation: stores, store_configs, users
+"""tenant baseline: store profile, configuration and users
 
-Revision ID: t0001
+The store's own row (``stores``: one per store, ``id = store_id``), its storefront
+configuration, and the store's users (staff and customer accounts).
+
+Revision ID: t0001_store_users
 Revises:
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -12,10 +16,21 @@ from sqlalchemy.dialects import postgresql
 
 from storefleet.tenancy.ddl import secure_table
 
-revision: str = "t0001"
+revision: str = "t0001_store_users"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+def tenant_columns() -> list[sa.Column[Any]]:
+    """The columns every tenant table ends with (``TenantTable``), in the models' order."""
+    now = sa.text("now()")
+    return [
+        sa.Column("store_id", sa.UUID(), nullable=False),
+        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=now, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=now, nullable=False),
+    ]
 
 
 def upgrade() -> None:
@@ -45,20 +60,7 @@ def upgrade() -> None:
         sa.Column("published", sa.Boolean(), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("store_id", sa.UUID(), nullable=False),
-        sa.Column("id", sa.UUID(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *tenant_columns(),
         sa.CheckConstraint(
             "country IS NULL OR country ~ '^[A-Z]{2}$'", name=op.f("ck_stores_country")
         ),
@@ -89,20 +91,8 @@ def upgrade() -> None:
         sa.Column("token_version", sa.Integer(), nullable=False),
         sa.Column("credits", sa.Integer(), nullable=False),
         sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("store_id", sa.UUID(), nullable=False),
-        sa.Column("id", sa.UUID(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *tenant_columns(),
+        sa.Column("email_verification_expires", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "account_type IN ('agency', 'staff', 'customer')", name=op.f("ck_users_account_type")
         ),
@@ -118,6 +108,13 @@ def upgrade() -> None:
         ["store_id", sa.literal_column("lower(email)")],
         unique=True,
     )
+    op.create_index(
+        "ix_users_email_verification_token",
+        "users",
+        ["store_id", "email_verification_token"],
+        unique=False,
+        postgresql_where=sa.text("email_verification_token IS NOT NULL"),
+    )
     op.create_table(
         "store_configs",
         sa.Column("profile_id", sa.UUID(), nullable=False),
@@ -125,20 +122,7 @@ def upgrade() -> None:
         sa.Column("theme", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("layout", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("features", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("store_id", sa.UUID(), nullable=False),
-        sa.Column("id", sa.UUID(), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
+        *tenant_columns(),
         sa.ForeignKeyConstraint(
             ["store_id", "profile_id"],
             ["stores.store_id", "stores.id"],
@@ -154,6 +138,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("store_configs")
-    op.drop_index("uq_users_store_email", table_name="users")
     op.drop_table("users")
     op.drop_table("stores")
