@@ -26,7 +26,7 @@ from storefleet.db.migrate import upgrade_control
 from storefleet.db.urls import libpq_conninfo, with_database
 from storefleet.tenancy import ddl
 from storefleet.tenancy.migrations import TenantMigrator
-from tests.pgserver import admin_execute, drop_database, unique_name
+from storefleet.testing.postgres import admin_execute, drop_database, unique_name
 
 SCHEMA = "store_" + "d" * 32
 
@@ -66,7 +66,7 @@ def test_tenant_history_matches_the_models(empty_db: URL) -> None:
     with engine.begin() as conn:
         for statement in ddl.create_schema_statements(SCHEMA):
             conn.exec_driver_sql(statement)
-        TenantMigrator().upgrade(conn, SCHEMA)
+        TenantMigrator(metadata=TenantBase.metadata).upgrade(conn, SCHEMA)
     engine.dispose()
     assert _diff(empty_db, TenantBase.metadata, SCHEMA) == []
     _assert_sees_tables(empty_db, TenantBase.metadata, SCHEMA)
