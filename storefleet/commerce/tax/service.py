@@ -15,12 +15,12 @@ from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.money import BASIS_POINTS, round_half_up
 from storefleet.commerce.store.models import StoreProfile
 from storefleet.commerce.tax.models import TaxClass, TaxRule
+from storefleet.db.constraints import flush
 from storefleet.db.ids import uuid7
 from storefleet.db.queries import get_or_404
 from storefleet.errors import Conflict, InvalidInput, NotFound
@@ -196,10 +196,7 @@ async def create_class(
         await _take_default(session, class_id)
     tax_class = TaxClass(store_id=store_id, id=class_id, is_default=is_default, **values)
     session.add(tax_class)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _code_taken(values["code"]) from None
+    await flush(session, _code_taken(values["code"]))
     await session.refresh(tax_class)
     return tax_class
 
@@ -223,10 +220,7 @@ async def update_class(
     if changes.get("is_default"):
         await _take_default(session, class_id)
     apply_changes(tax_class, changes)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise _code_taken(str(code)) from None
+    await flush(session, _code_taken(str(code)))
     await session.refresh(tax_class)
     return tax_class
 
