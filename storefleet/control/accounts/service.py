@@ -13,6 +13,7 @@ from storefleet.control.accounts.models import Account, RevokedToken
 from storefleet.control.audit import service as audit
 from storefleet.db.constraints import flush
 from storefleet.errors import AuthenticationFailed, Conflict, InvalidInput
+from storefleet.schemas import apply_changes
 from storefleet.security import passwords
 from storefleet.security.login import Login
 from storefleet.security.throttle import LoginThrottle
@@ -189,8 +190,7 @@ async def update_profile(
         raise InvalidInput("Unknown profile field", field=sorted(unknown)[0])
     account = await locked_account(session, account.id)
     before = profile_snapshot(account)
-    for name, value in changes.items():
-        setattr(account, name, value)
+    apply_changes(account, changes)
     await session.flush()
     await audit.record(
         session,

@@ -18,6 +18,7 @@ from storefleet.control.stores.models import Store
 from storefleet.db.constraints import flush
 from storefleet.db.queries import Rows, get_or_404, paged
 from storefleet.errors import Conflict, PermissionDenied
+from storefleet.schemas import apply_changes
 
 STORE_NOT_FOUND = "Store not found"
 
@@ -122,8 +123,7 @@ async def update_store(
         )
         if taken is not None:
             raise _slug_taken()
-    for key, value in changes.items():
-        setattr(store, key, value)
+    apply_changes(store, changes)
     await flush(session, _slug_taken(), savepoint=True)
     await audit.record(
         session,
