@@ -74,3 +74,17 @@ def test_no_module_under_the_package_passes_450_lines() -> None:
         if (n := len(p.read_text().splitlines())) > 450
     }
     assert long == {}
+
+
+def test_no_import_cycle_anywhere_in_the_package() -> None:
+    """Not between layers (lint-imports) and not inside one either, type-only imports too."""
+    import grimp
+
+    graph = grimp.build_graph("storefleet", exclude_type_checking_imports=False)
+    cycles = [
+        (module, other)
+        for module in graph.modules
+        for other in graph.find_modules_directly_imported_by(module)
+        if module != other and graph.chain_exists(importer=other, imported=module)
+    ]
+    assert cycles == []
