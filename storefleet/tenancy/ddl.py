@@ -10,9 +10,11 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from psycopg import sql
-from sqlalchemy import Table
+from sqlalchemy import UUID as SQLUUID
+from sqlalchemy import Column, DateTime, Table, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -240,3 +242,15 @@ def head_schema_script(
         raise UnsafeIdentifier(f"unexpected revision id: {revision!r}")
     parts.append(f"INSERT INTO alembic_version (version_num) VALUES ('{revision}')")  # noqa: S608
     return ";\n".join(parts) + ";"
+
+
+def tenant_columns() -> list[Column[Any]]:
+    """The columns every tenant table ends with (``TenantTable``), in the models' order, for
+    the tenant migrations' ``create_table``."""
+    now = text("now()")
+    return [
+        Column("store_id", SQLUUID(), nullable=False),
+        Column("id", SQLUUID(), nullable=False),
+        Column("created_at", DateTime(timezone=True), server_default=now, nullable=False),
+        Column("updated_at", DateTime(timezone=True), server_default=now, nullable=False),
+    ]

@@ -7,29 +7,17 @@ Revises: t0001_store_users
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from storefleet.tenancy.ddl import secure_table
+from storefleet.tenancy.ddl import secure_table, tenant_columns
 
 revision: str = "t0002_tax_shipping"
 down_revision: str | None = "t0001_store_users"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def tenant_columns() -> list[sa.Column[Any]]:
-    """The columns every tenant table ends with (``TenantTable``), in the models' order."""
-    now = sa.text("now()")
-    return [
-        sa.Column("store_id", sa.UUID(), nullable=False),
-        sa.Column("id", sa.UUID(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=now, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=now, nullable=False),
-    ]
 
 
 def upgrade() -> None:
