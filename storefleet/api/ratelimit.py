@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from storefleet.asgi import PROBLEM_TYPE_BASE, StatusCapture, send_problem
 from storefleet.control.billing.limits import PlanLimits
 from storefleet.control.hostnames.resolver import STORE_HEADER
-from storefleet.control.usage.budgets import Budgets, SlidingWindow
+from storefleet.control.usage.budgets import SlidingWindow
 from storefleet.control.usage.monthly import month_of, next_month
 from storefleet.control.usage.service import NOT_THE_STORES
 from storefleet.db.ids import parse_uuid
@@ -97,11 +97,6 @@ class RateLimit:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    @staticmethod
-    def parts(runtime: Runtime) -> Budgets:
-        """The runtime's budgets."""
-        return runtime.rate_budgets
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -121,7 +116,7 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         scope[SCOPE_STORE_KEY] = store_id
-        budgets = self.parts(runtime)
+        budgets = runtime.rate_budgets
         limits = await budgets.limits.get(store_id)
         if limits is None or not (
             storefront or await budgets.is_member(_bearer_claims(scope, runtime), store_id)

@@ -21,7 +21,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
-from storefleet.api.ratelimit import RateLimit
 from storefleet.config import Settings
 from storefleet.control.usage.budgets import Budgets
 from storefleet.runtime import Runtime
@@ -64,7 +63,7 @@ def runtime_of(client: TestClient) -> Runtime:
 @pytest.fixture
 def budgets(client: TestClient) -> Iterator[Budgets]:
     """The app's budgets on a clock that stands still 10 s into a window."""
-    found = RateLimit.parts(runtime_of(client))
+    found = runtime_of(client).rate_budgets
     now = 60.0 * 20_000 + 10
     found.set_clock(lambda: now)
     try:

@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from storefleet.api.errors import status_for
-from storefleet.api.ratelimit import RateLimit
 from storefleet.control.billing.limits import (
     PlanLimitReached,
     check_product_limit,
@@ -58,7 +57,7 @@ def test_per_minute_rate_is_429_with_retry_after_and_per_store(
     put_on_plan(control_conn, store["id"], "tiny")
     put_on_plan(control_conn, neighbour["id"], "tiny")
     runtime = runtime_of(client)
-    budgets = RateLimit.parts(runtime)
+    budgets = runtime.rate_budgets
     budgets.limits.invalidate()
     now = [1000.0]  # a fixed clock: 40 s into a window
     budgets.set_clock(lambda: now[0])

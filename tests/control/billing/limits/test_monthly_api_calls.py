@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
 from storefleet.api.app import create_app
-from storefleet.api.ratelimit import RateLimit
 from storefleet.config import Settings
 from storefleet.control.usage.monthly import MonthlyRequests, month_of, next_month
 from storefleet.control.usage.service import UsageRecorder
@@ -87,7 +86,7 @@ def test_monthly_api_calls_are_429_on_the_storefront_and_survive_a_restart(
         assert again.json()["current"] == 7
         # A plan without the limit lifts it.
         put_on_plan(control_conn, store["id"], "enterprise")
-        RateLimit.parts(runtime_of(fresh)).limits.invalidate(uuid.UUID(str(store["id"])))
+        runtime_of(fresh).rate_budgets.limits.invalidate(uuid.UUID(str(store["id"])))
         assert fresh.get("/api/storefront/store", headers=shop).status_code == 200
 
 
