@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from storefleet.api.metering import UsageMetering
 from storefleet.api.middleware import BodySizeLimit
 from storefleet.api.parameters import refuse_unstorable_parameters
 from storefleet.api.ratelimit import RateLimit
+from storefleet.background import cancel_and_wait
 from storefleet.commerce.carts import routes as cart_routes
 from storefleet.commerce.catalog import routes as catalog_routes
 from storefleet.commerce.catalog import storefront as catalog_storefront
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
         runtime = Runtime.build(settings, url)
         await runtime.start()
         listener = RoutingListener(url, runtime.resolver)
-        await listener.start()
+        await listener.open()
         app.state.runtime = runtime
         from storefleet.control.credits.outbox import OutboxWorker
 
@@ -104,9 +104,7 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
         try:
             yield
         finally:
-            resume.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await resume
+            await cancel_and_wait(resume)
             await token_pruner.stop()
             await listener.stop()
             await credit_outbox.stop()

@@ -5,12 +5,13 @@ alone, so its row can go, and the table stays as small as the logouts of one tok
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storefleet.background import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -41,29 +42,20 @@ async def prune_revoked_tokens(
             return removed
 
 
-class RevokedTokenPruner:
+class RevokedTokenPruner(BackgroundLoop):
     """Prunes at start and then every ``interval`` seconds, in the background."""
+
+    name = "revoked-token-pruner"
 
     def __init__(
         self, control_sessions: async_sessionmaker[AsyncSession], *, interval: float
     ) -> None:
+        super().__init__()
         self.control_sessions = control_sessions
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="revoked-token-pruner")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
+    async def run(self) -> None:
+        while not self.stopping:
             try:
                 removed = await prune_revoked_tokens(self.control_sessions)
                 if removed:

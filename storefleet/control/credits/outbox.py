@@ -10,6 +10,7 @@ leaves the row undelivered, and the next run repeats an idempotent write.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 
+from storefleet.background import BackgroundLoop
 from storefleet.control.credits.models import CreditBalance, CreditOutbox, CreditTransaction
 from storefleet.control.credits.tenant_copy import repair, write_to_tenant
 from storefleet.control.placements.plane import Stores, store_scope
@@ -184,44 +186,30 @@ async def reconcile(runtime: Stores, store_ids: list[uuid.UUID] | None = None) -
     return report
 
 
-class OutboxWorker:
+class OutboxWorker(BackgroundLoop):
     """Background delivery loop for one process; wakes on NOTIFY-less polling."""
 
+    name = "credit-outbox"
+
     def __init__(self, runtime: Stores, *, interval: float = 0.5) -> None:
+        super().__init__()
         self.runtime = runtime
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
 
     def wake(self) -> None:
         self._wake.set()
 
-    async def _run(self) -> None:
-        while True:
+    async def run(self) -> None:
+        while not self.stopping:
             try:
                 report = await deliver_pending(self.runtime)
                 if report.failed:
                     log.warning("credit delivery failed for %d stores", len(report.failed))
                 if report.delivered:
                     continue
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("credit outbox delivery failed")
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None

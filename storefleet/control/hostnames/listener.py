@@ -17,6 +17,7 @@ from contextlib import suppress
 import psycopg
 from sqlalchemy.engine import URL
 
+from storefleet.background import BackgroundLoop
 from storefleet.control.hostnames.resolver import StoreResolver
 from storefleet.db.urls import libpq_conninfo
 
@@ -28,8 +29,10 @@ MIN_BACKOFF_SECONDS = 0.2
 MAX_BACKOFF_SECONDS = 30.0
 
 
-class RoutingListener:
+class RoutingListener(BackgroundLoop):
     """A background task holding one autocommit connection that LISTENs for routing changes."""
+
+    name = "storefleet-routing-listener"
 
     def __init__(
         self,
@@ -38,30 +41,18 @@ class RoutingListener:
         *,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
+        super().__init__()
         self.conninfo = libpq_conninfo(control_url)
         self.resolver = resolver
         self.heartbeat_seconds = heartbeat_seconds
         self.listening = asyncio.Event()
         self.connections = 0
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
 
-    async def start(self, *, wait: float = 5.0) -> None:
+    async def open(self, *, wait: float = 5.0) -> None:
         """Start listening; waits (at most ``wait`` s) for the first LISTEN to be in place."""
-        if self._task is not None:
-            return
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="storefleet-routing-listener")
+        self.start()
         with suppress(TimeoutError):
             await asyncio.wait_for(self.listening.wait(), wait)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
 
     def handle(self, payload: str) -> None:
         """Drop what this process cached about the store named in ``payload``."""
@@ -74,9 +65,9 @@ class RoutingListener:
             self.resolver.invalidate_hostnames()
         self.resolver.tenancy.invalidate(store_id)
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         backoff = MIN_BACKOFF_SECONDS
-        while not self._stopping:
+        while not self.stopping:
             try:
                 await self._listen()
                 backoff = MIN_BACKOFF_SECONDS
@@ -85,7 +76,7 @@ class RoutingListener:
             except Exception as exc:  # any failure: log, wait, reconnect
                 log.warning("routing listener lost its connection: %s", type(exc).__name__)
             self.listening.clear()
-            if self._stopping:
+            if self.stopping:
                 break
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
@@ -99,7 +90,7 @@ class RoutingListener:
             # Anything may have changed while we were not listening.
             self.resolver.invalidate()
             self.listening.set()
-            while not self._stopping:
+            while not self.stopping:
                 async for note in conn.notifies(timeout=self.heartbeat_seconds):
                     self.handle(note.payload)
                 # A quiet period: prove the connection is still alive (raises when it is not).

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storefleet.background import STOP_TIMEOUT_SECONDS, BackgroundLoop
 from storefleet.control.stores.models import Store
 from storefleet.errors import InvalidInput
 
@@ -130,8 +131,10 @@ class RecorderStats:
     failed_flushes: int = 0
 
 
-class UsageRecorder:
+class UsageRecorder(BackgroundLoop):
     """The buffer between requests and ``api_usage_logs``, and its background flusher."""
+
+    name = "usage-flusher"
 
     def __init__(
         self,
@@ -142,6 +145,7 @@ class UsageRecorder:
         batch_size: int = 500,
         retention_days: int = 30,
     ) -> None:
+        super().__init__()
         self.control_sessions = control_sessions
         self.flush_interval = flush_interval
         self.batch_size = max(1, batch_size)
@@ -150,7 +154,6 @@ class UsageRecorder:
         self._buffer: deque[UsageRecord] = deque(maxlen=max(1, capacity))
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def pending(self) -> int:
@@ -199,26 +202,18 @@ class UsageRecorder:
         self.stats.dropped += len(batch) - len(keep)
         self._buffer.extendleft(reversed(keep))
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="usage-flusher")
-
-    async def stop(self) -> None:
+    async def stop(self, *, within: float = STOP_TIMEOUT_SECONDS) -> None:
         """Stop the loop and write what is left (best effort)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop(within=within)
         try:
             await self.flush()
         except Exception:
             log.warning("final usage flush failed; %d records lost", self.pending)
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         next_prune = time.monotonic() + FIRST_PRUNE_AFTER_SECONDS
         failing = False
-        while True:
+        while not self.stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.flush_interval)
             self._wake.clear()
@@ -229,6 +224,8 @@ class UsageRecorder:
                 if not failing:  # once per outage, not once per second
                     log.warning("usage flush failed (%s); will retry", type(exc).__name__)
                 failing = True
+                if self.stopping:
+                    return
                 await asyncio.sleep(self.flush_interval)
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
