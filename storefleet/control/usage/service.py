@@ -224,8 +224,6 @@ class UsageRecorder(BackgroundLoop):
                 if not failing:  # once per outage, not once per second
                     log.warning("usage flush failed (%s); will retry", type(exc).__name__)
                 failing = True
-                if self.stopping:
-                    return
                 await asyncio.sleep(self.flush_interval)
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
