@@ -22,6 +22,7 @@ from storefleet import blocking
 from storefleet.commerce.models import TenantBase
 from storefleet.commerce.seed import first_rows
 from storefleet.config import Settings
+from storefleet.control.accounts.login_failures import ControlFailures
 from storefleet.control.billing import (  # noqa: F401  (registers a column for key rotation)
     credentials as _payment_credentials,
 )
@@ -127,6 +128,8 @@ class Runtime:
                 max_failures=settings.login_max_failures,
                 window_seconds=settings.login_failure_window_seconds,
                 max_client_failures=settings.login_client_max_failures,
+                # In the control plane, so every worker process and machine counts together.
+                store=ControlFailures(engine, control_url),
             ),
             tenancy=tenancy,
             provisioner=provisioner,

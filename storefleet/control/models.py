@@ -1,6 +1,6 @@
 """Every control-plane model, imported in one place for Alembic and for tests."""
 
-from storefleet.control.accounts.models import Account, RevokedToken
+from storefleet.control.accounts.models import Account, LoginFailure, RevokedToken
 from storefleet.control.audit.models import AuditEntry
 from storefleet.control.billing.models import (
     BillingTransaction,
@@ -33,6 +33,7 @@ __all__ = [
     "CreditOutbox",
     "CreditTransaction",
     "DatabaseServer",
+    "LoginFailure",
     "Plan",
     "PlatformSecret",
     "ProviderEvent",

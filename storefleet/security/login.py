@@ -4,7 +4,7 @@ Every way of failing (unknown email, no password set, wrong password, an account
 not sign in) answers the same 401 after the same argon2 work, so neither the message nor
 the time tells an attacker which emails exist. The caller looks the user up, then::
 
-    login = Login.begin(throttle, "staff:<store id>", email, client_ip, BAD_CREDENTIALS)
+    login = await Login.begin(throttle, "staff:<store id>", email, client_ip, BAD_CREDENTIALS)
     new_hash = await login.verify(user.password_hash if user else None, password,
                                   usable=user is not None and user.is_active)
 
@@ -28,22 +28,22 @@ class Login:
     refusal: str
 
     @classmethod
-    def begin(
+    async def begin(
         cls, throttle: LoginThrottle, kind: str, email: str, client_ip: str | None, refusal: str
     ) -> Login:
         """Count this attempt (429 when the client is refused for this email)."""
-        return cls(throttle.attempt(kind, email, client_ip), refusal)
+        return cls(await throttle.attempt(kind, email, client_ip), refusal)
 
     async def verify(self, password_hash: str | None, password: str, *, usable: bool) -> str | None:
         if password_hash is None:
             await passwords.burn_verify(password)
-            self.refuse()
+            await self.refuse()
         ok, new_hash = await passwords.verify_password(password_hash, password)
         if not ok or not usable:
-            self.refuse()
-        self.attempt.succeeded()
+            await self.refuse()
+        await self.attempt.succeeded()
         return new_hash
 
-    def refuse(self) -> NoReturn:
-        self.attempt.failed()
+    async def refuse(self) -> NoReturn:
+        await self.attempt.failed()
         raise AuthenticationFailed(self.refusal)

@@ -205,7 +205,9 @@ async def authenticate(
     client_ip: str | None,
 ) -> SignedIn:
     """Unknown email, wrong password, staff email or closed account: the same 401."""
-    login = Login.begin(throttle, f"customer:{scope.store_id}", email, client_ip, BAD_CREDENTIALS)
+    login = await Login.begin(
+        throttle, f"customer:{scope.store_id}", email, client_ip, BAD_CREDENTIALS
+    )
     async with scope.read() as s:
         user = await find_user_by_email(s, email)
         customer = None

@@ -175,7 +175,7 @@ async def authenticate_staff(
     ``find_store`` gives the store's scope, or None for a store that does not exist: the
     body names the store, no dependency has authorized it.
     """
-    login = Login.begin(throttle, f"staff:{store_id}", email, client_ip, BAD_CREDENTIALS)
+    login = await Login.begin(throttle, f"staff:{store_id}", email, client_ip, BAD_CREDENTIALS)
     scope = await find_store(store_id)
     user = None
     if scope is not None and scope.placement.store_status != "deleted":

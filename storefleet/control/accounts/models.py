@@ -5,8 +5,19 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, Text, text
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storefleet.db.base import ControlBase, created_at, updated_at, uuid_pk
@@ -51,3 +62,18 @@ class RevokedToken(ControlBase):
     subject: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     revoked_at: Mapped[datetime] = created_at()
+
+
+class LoginFailure(ControlBase):
+    """Recent failed sign-ins of one throttle counter (``control.accounts.login_failures``).
+
+    UNLOGGED: fast to write, emptied by a database crash, which only forgets recent failures.
+    Times are seconds since the epoch of the throttle's clock.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    key: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    failures: Mapped[list[float]] = mapped_column(ARRAY(Double), nullable=False)
+    expires_at: Mapped[float] = mapped_column(Double, nullable=False, index=True)

@@ -84,7 +84,7 @@ async def authenticate(
     client_ip: str | None,
 ) -> Account:
     """Check credentials. Unknown email and wrong password fail alike, in time and message."""
-    login = Login.begin(throttle, "account", email, client_ip, BAD_CREDENTIALS)
+    login = await Login.begin(throttle, "account", email, client_ip, BAD_CREDENTIALS)
     account = await find_by_email(session, email)
     new_hash = await login.verify(
         account.password_hash if account else None,
