@@ -1,9 +1,10 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory, and the one each ``serve --workers N`` process calls."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -35,7 +36,7 @@ from storefleet.commerce.store.routes import router as store_profile_router
 from storefleet.commerce.storefront import router as storefront_router
 from storefleet.commerce.tax import routes as tax_routes
 from storefleet.commerce.users import routes as staff_routes
-from storefleet.config import Settings, get_settings
+from storefleet.config import Settings, configure_logging, get_settings
 from storefleet.control.accounts.revocations import RevokedTokenPruner
 from storefleet.control.accounts.routes import router as auth_router
 from storefleet.control.billing.routes import router as billing_router
@@ -47,9 +48,14 @@ from storefleet.control.stores.move_routes import router as store_moves_router
 from storefleet.control.stores.routes import router as stores_router
 from storefleet.control.usage.routes import router as usage_router
 from storefleet.control.usage.service import UsageRecorder
+from storefleet.db.urls import parse_url
 from storefleet.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+# Set by ``storefleet serve`` for its worker processes (see ``create_app_from_env``).
+WORKER_CONTROL_URL_ENV = "STOREFLEET_WORKER_CONTROL_URL"
+WORKER_RECOVERY_TICKET_ENV = "STOREFLEET_WORKER_RECOVERY_TICKET"
 
 
 async def recover_at_start_up(runtime: Runtime) -> None:
@@ -63,8 +69,47 @@ async def recover_at_start_up(runtime: Runtime) -> None:
     await resume_in_background(runtime.provisioner)
 
 
-def create_app(settings: Settings | None = None, control_url: URL | None = None) -> FastAPI:
-    """Build the app. ``control_url`` is resolved at start-up when not given."""
+def create_app_from_env() -> FastAPI:
+    """The app of one worker process of ``storefleet serve --workers N`` (uvicorn's factory).
+
+    The parent process resolved the control database (starting the embedded server) and
+    migrated it once; a worker takes that URL from the environment and never starts, stops
+    or migrates a server itself. The start-up recovery runs in the one worker that takes the
+    parent's ticket: a worker uvicorn restarts later must not resume a provisioning or judge
+    a move that another live worker is running.
+    """
+    settings = get_settings()
+    configure_logging(settings)
+    resolved = os.environ.get(WORKER_CONTROL_URL_ENV)
+    if resolved:
+        url = parse_url(resolved)
+    elif settings.database_url:
+        url = parse_url(settings.database_url)
+    else:
+        raise RuntimeError(
+            "no control database for this worker: start it with `storefleet serve --workers N`"
+            " (which starts the embedded PostgreSQL once) or set STOREFLEET_DATABASE_URL"
+        )
+    return create_app(settings, url, recover=_take_recovery_ticket())
+
+
+def _take_recovery_ticket() -> bool:
+    """True for the one process that deletes the ticket file (or when there is no ticket)."""
+    ticket = os.environ.get(WORKER_RECOVERY_TICKET_ENV)
+    if not ticket:
+        return True
+    try:
+        os.unlink(ticket)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def create_app(
+    settings: Settings | None = None, control_url: URL | None = None, *, recover: bool = True
+) -> FastAPI:
+    """Build the app. ``control_url`` is resolved at start-up when not given; ``recover``
+    runs the start-up recovery of interrupted provisionings and moves."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -100,11 +145,12 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
         )
         token_pruner.start()
         # Finish provisionings a crash left behind, without delaying start-up.
-        resume = asyncio.create_task(recover_at_start_up(runtime))
+        resume = asyncio.create_task(recover_at_start_up(runtime)) if recover else None
         try:
             yield
         finally:
-            await cancel_and_wait(resume)
+            if resume is not None:
+                await cancel_and_wait(resume)
             await token_pruner.stop()
             await listener.stop()
             await credit_outbox.stop()

