@@ -121,6 +121,9 @@ def serve(
             "storefleet.api.app:create_app_from_env",
             factory=True,
             workers=count,
+            # uvicorn kills a worker that does not answer its ping within this, and a worker
+            # still importing the app on a busy machine took longer than the default 5 s.
+            timeout_worker_healthcheck=30,
             **options,  # type: ignore[arg-type]
         )
 

@@ -215,3 +215,16 @@ def test_a_hostname_claimed_and_removed_routes_in_both_workers(served: Served) -
     )
     assert removed.status_code == 204, removed.text
     answers_on_both(404)
+
+
+def test_one_worker_of_a_start_takes_the_recovery_ticket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storefleet.api.app import WORKER_RECOVERY_TICKET_ENV, _take_recovery_ticket
+
+    ticket = tmp_path / "ticket"
+    ticket.touch()
+    monkeypatch.setenv(WORKER_RECOVERY_TICKET_ENV, str(ticket))
+    assert [_take_recovery_ticket() for _ in range(3)] == [True, False, False]
+    monkeypatch.delenv(WORKER_RECOVERY_TICKET_ENV)
+    assert _take_recovery_ticket()  # one process without a parent: it recovers
