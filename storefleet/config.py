@@ -181,6 +181,13 @@ def get_settings() -> Settings:
     return Settings()
 
 
+# Set by ``storefleet serve --workers N`` for its worker processes, not by operators: the
+# control URL the parent resolved and migrated, and the file whose deletion elects the one
+# worker that runs the start-up recovery (``api.app.create_app_from_env``).
+WORKER_CONTROL_URL_ENV = "STOREFLEET_WORKER_CONTROL_URL"
+WORKER_RECOVERY_TICKET_ENV = "STOREFLEET_WORKER_RECOVERY_TICKET"
+
+
 def configure_logging(settings: Settings) -> None:
     """The log format and level of ``serve`` (each of its worker processes) and the commands."""
     logging.basicConfig(

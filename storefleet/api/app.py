@@ -36,7 +36,13 @@ from storefleet.commerce.store.routes import router as store_profile_router
 from storefleet.commerce.storefront import router as storefront_router
 from storefleet.commerce.tax import routes as tax_routes
 from storefleet.commerce.users import routes as staff_routes
-from storefleet.config import Settings, configure_logging, get_settings
+from storefleet.config import (
+    WORKER_CONTROL_URL_ENV,
+    WORKER_RECOVERY_TICKET_ENV,
+    Settings,
+    configure_logging,
+    get_settings,
+)
 from storefleet.control.accounts.revocations import RevokedTokenPruner
 from storefleet.control.accounts.routes import router as auth_router
 from storefleet.control.billing.routes import router as billing_router
@@ -52,10 +58,6 @@ from storefleet.db.urls import parse_url
 from storefleet.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-# Set by ``storefleet serve`` for its worker processes (see ``create_app_from_env``).
-WORKER_CONTROL_URL_ENV = "STOREFLEET_WORKER_CONTROL_URL"
-WORKER_RECOVERY_TICKET_ENV = "STOREFLEET_WORKER_RECOVERY_TICKET"
 
 
 async def recover_at_start_up(runtime: Runtime) -> None:

@@ -24,7 +24,12 @@ from storefleet.cli.stores import stores_app
 from storefleet.cli.tenants import tenants_app
 from storefleet.cli.tokens import tokens_app
 from storefleet.cli.usage import usage_app
-from storefleet.config import configure_logging, get_settings
+from storefleet.config import (
+    WORKER_CONTROL_URL_ENV,
+    WORKER_RECOVERY_TICKET_ENV,
+    configure_logging,
+    get_settings,
+)
 
 app = typer.Typer(help="storefleet: multi-tenant commerce platform", no_args_is_help=True)
 db_app = typer.Typer(help="Control-plane database migrations", no_args_is_help=True)
@@ -132,8 +137,6 @@ def serve(
 def _worker_environment(url: URL, overrides: dict[str, object]) -> Iterator[None]:
     """What the worker processes inherit: the migrated control URL, the flags given here as
     settings, and the ticket one of them takes to run the start-up recovery."""
-    from storefleet.api.app import WORKER_CONTROL_URL_ENV, WORKER_RECOVERY_TICKET_ENV
-
     fd, ticket = tempfile.mkstemp(prefix="storefleet-recovery-")
     os.close(fd)
     os.environ[WORKER_CONTROL_URL_ENV] = url.render_as_string(hide_password=False)

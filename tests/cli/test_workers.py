@@ -220,7 +220,8 @@ def test_a_hostname_claimed_and_removed_routes_in_both_workers(served: Served) -
 def test_one_worker_of_a_start_takes_the_recovery_ticket(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storefleet.api.app import WORKER_RECOVERY_TICKET_ENV, _take_recovery_ticket
+    from storefleet.api.app import _take_recovery_ticket
+    from storefleet.config import WORKER_RECOVERY_TICKET_ENV
 
     ticket = tmp_path / "ticket"
     ticket.touch()
