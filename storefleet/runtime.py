@@ -143,6 +143,7 @@ class Runtime:
             await ensure_default_server(session, self.keyring, self.control_url)
 
     async def aclose(self) -> None:
+        await self.rate_budgets.stop_sync()
         await self.tenancy.aclose()
         self.provisioner.close()
         await self.control_engine.dispose()

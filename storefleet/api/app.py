@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, control_url: URL | None = None)
         url = control_url or resolve_control_url(settings)
         runtime = Runtime.build(settings, url)
         await runtime.start()
+        runtime.rate_budgets.start_sync()  # per-minute counts shared with other processes
         listener = RoutingListener(url, runtime.resolver)
         await listener.open()
         app.state.runtime = runtime
