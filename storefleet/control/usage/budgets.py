@@ -30,12 +30,20 @@ from storefleet.security.tokens import TokenClaims
 
 PERIOD = 60.0
 # A slot: [window index, previous window's count, current window's count] of this process,
-# then the others' last-known [previous, current].
-INDEX, PREVIOUS, CURRENT, OTHERS_PREVIOUS, OTHERS_CURRENT = range(5)
+# the others' last-known [previous, current], then this process's change to the current
+# window not yet sent and whether the key is on the list to send.
+INDEX, PREVIOUS, CURRENT, OTHERS_PREVIOUS, OTHERS_CURRENT, UNSENT, LISTED = range(7)
+
+# What a window hands to the sync: (key, window index, change, this process's count there).
+Taken = list[tuple[Hashable, int, int, int | None]]
 
 
 class SlidingWindow:
-    """Per-key request counts over the last ``period`` seconds (approximate, O(1))."""
+    """Per-key request counts over the last ``period`` seconds (approximate, O(1)).
+
+    Once shared (``share``), a counted request also adds to its slot's unsent change and
+    lists the key once per sync: no second dictionary on the request path.
+    """
 
     def __init__(
         self,
@@ -47,29 +55,37 @@ class SlidingWindow:
         refresh_active: bool = False,
     ) -> None:
         self.period = period
-        self.refresh_active = refresh_active
         self.clock = clock
         self.max_keys = max_keys
         self.kind = kind
+        self.refresh_active = refresh_active
+        self.shared = False
         self._state: dict[Hashable, list[int]] = {}
-        # (key, window index) -> this process's change not yet sent to the others; None
-        # until a sync is attached (then every acquire and release is recorded here too).
-        self.pending: dict[tuple[Hashable, int], int] | None = None
+        self._listed: list[Hashable] = []
+        # Changes to windows no longer current, and previous windows to ask about (0).
+        self._older: dict[tuple[Hashable, int], int] = {}
 
     def share(self) -> None:
-        if self.pending is None:
-            self.pending = {}
+        self.shared = True
+
+    @property
+    def unsent(self) -> int:
+        """The changes waiting for the next sync, all windows together."""
+        return sum(s[UNSENT] for s in self._state.values()) + sum(self._older.values())
 
     def _slot(self, key: Hashable, index: int) -> list[int]:
         slot = self._state.get(key)
         if slot is None:
             if len(self._state) >= self.max_keys:
                 self._make_room(index)
-            slot = self._state[key] = [index, 0, 0, 0, 0]
-            if self.pending is not None:
+            slot = self._state[key] = [index, 0, 0, 0, 0, 0, 0]
+            if self.shared:
                 # New here: ask what the others counted in the previous window too.
-                self.pending.setdefault((key, index - 1), 0)
+                self._older.setdefault((key, index - 1), 0)
         elif slot[INDEX] != index:
+            if slot[UNSENT]:
+                self._older[key, slot[INDEX]] = slot[UNSENT]
+                slot[UNSENT] = 0
             consecutive = slot[INDEX] == index - 1
             slot[PREVIOUS] = slot[CURRENT] if consecutive else 0
             slot[OTHERS_PREVIOUS] = slot[OTHERS_CURRENT] if consecutive else 0
@@ -86,6 +102,12 @@ class SlidingWindow:
             for key in list(self._state)[: max(1, self.max_keys // 10)]:
                 del self._state[key]
 
+    def _changed(self, key: Hashable, slot: list[int], delta: int) -> None:
+        slot[UNSENT] += delta
+        if not slot[LISTED]:
+            slot[LISTED] = 1
+            self._listed.append(key)
+
     def acquire(self, key: Hashable, limit: int) -> int | None:
         """Count one request; or, when it would pass ``limit``, the seconds to wait."""
         now = self.clock()
@@ -97,9 +119,8 @@ class SlidingWindow:
         weight = 1.0 - elapsed / self.period
         if previous * weight + current + 1 <= limit:
             slot[CURRENT] += 1
-            pending = self.pending
-            if pending is not None:
-                pending[key, index] = pending.get((key, index), 0) + 1
+            if self.shared:
+                self._changed(key, slot, 1)
             return None
         if current + 1 > limit:
             # Wait for this window to end, then for enough of it to slide out.
@@ -112,46 +133,52 @@ class SlidingWindow:
     def release(self, key: Hashable) -> None:
         """Hand back a request counted by ``acquire`` (if its window is still current)."""
         slot = self._state.get(key)
-        index = int(self.clock() // self.period)
-        if slot is not None and slot[INDEX] == index and slot[CURRENT] > 0:
+        if (
+            slot is not None
+            and slot[INDEX] == int(self.clock() // self.period)
+            and slot[CURRENT] > 0
+        ):
             slot[CURRENT] -= 1
-            pending = self.pending
-            if pending is not None:
-                pending[key, index] = pending.get((key, index), 0) - 1
+            if self.shared:
+                self._changed(key, slot, -1)
 
-    def take_pending(self) -> list[tuple[Hashable, int, int, int | None]]:
+    def take_pending(self) -> Taken:
         """What to send: (key, window index, change, this process's count there now)."""
-        if self.pending is None:
+        if not self.shared:
             return []
-        pending, self.pending = self.pending, {}
+        taken: Taken = []
+        listed, self._listed = self._listed, []
+        for key in listed:
+            slot = self._state.get(key)
+            if slot is not None and slot[LISTED]:
+                taken.append((key, slot[INDEX], slot[UNSENT], slot[CURRENT]))
+                slot[UNSENT] = slot[LISTED] = 0
+        older, self._older = self._older, {}
+        for (key, index), delta in older.items():
+            slot = self._state.get(key)
+            known = slot is not None and slot[INDEX] == index + 1
+            taken.append((key, index, delta, slot[PREVIOUS] if known and slot else None))
         if self.refresh_active:
             # Keys this process served this minute are kept up to date even while it serves
             # none of them: it must know the others' count when its next request comes.
             index = int(self.clock() // self.period)
-            for key, state in self._state.items():
-                if state[INDEX] == index:
-                    pending.setdefault((key, index), 0)
-        taken: list[tuple[Hashable, int, int, int | None]] = []
-        for (key, index), delta in pending.items():
-            slot = self._state.get(key)
-            local: int | None = None
-            if slot is not None:
-                if slot[INDEX] == index:
-                    local = slot[CURRENT]
-                elif slot[INDEX] == index + 1:
-                    local = slot[PREVIOUS]
-            taken.append((key, index, delta, local))
+            sent = set(listed)
+            for key, slot in self._state.items():
+                if slot[INDEX] == index and key not in sent:
+                    taken.append((key, index, 0, slot[CURRENT]))
         return taken
 
-    def give_back(self, taken: list[tuple[Hashable, int, int, int | None]]) -> None:
+    def give_back(self, taken: Taken) -> None:
         """A sync failed: send its changes next time (those of windows still counted)."""
-        pending = self.pending
-        if pending is None:
-            return
         oldest = int(self.clock() // self.period) - 1
         for key, index, delta, _local in taken:
-            if index >= oldest:
-                pending[key, index] = pending.get((key, index), 0) + delta
+            if not delta or index < oldest:
+                continue
+            slot = self._state.get(key)
+            if slot is not None and slot[INDEX] == index:
+                self._changed(key, slot, delta)
+            else:
+                self._older[key, index] = self._older.get((key, index), 0) + delta
 
     def learn(self, key: Hashable, index: int, total: int, local: int) -> None:
         """Every process's ``total`` for the key's window, of which ``local`` is ours."""

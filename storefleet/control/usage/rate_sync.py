@@ -74,8 +74,7 @@ def key_text(key: Hashable) -> str:
     return str(key)
 
 
-# What a window hands over: (key, window index, change, this process's count there).
-Taken = list[tuple[Hashable, int, int, int | None]]
+Taken = list[tuple[Hashable, int, int, int | None]]  # as ``budgets.Taken``
 
 
 class SharedWindow(Protocol):
@@ -117,7 +116,11 @@ class RateCounterSync(BackgroundLoop):
         sent: dict[tuple[str, str, int], tuple[SharedWindow, Hashable, int, int | None]] = {}
         for window, window_rows in taken:
             for key, index, delta, local in window_rows:
-                sent[window.kind, key_text(key), index] = (window, key, delta, local)
+                spelled = (window.kind, key_text(key), index)
+                earlier = sent.get(spelled)
+                if earlier is not None:  # one row per key and window: the statement needs it
+                    delta += earlier[2]
+                sent[spelled] = (window, key, delta, local)
         if not sent:
             return 0
         ordered = sorted(sent)
