@@ -132,7 +132,7 @@ class Runtime:
             provisioner=provisioner,
             resolver=StoreResolver(control_sessions, tenancy),
             plan_limits=plan_limits,
-            rate_budgets=Budgets.build(settings, control_sessions, plan_limits),
+            rate_budgets=Budgets.build(settings, control_sessions, plan_limits, engine),
         )
 
     async def start(self) -> None:

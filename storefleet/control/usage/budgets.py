@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storefleet.config import Settings
 from storefleet.control.accounts.service import PLATFORM_ACCOUNT_TYPES
@@ -253,6 +253,7 @@ class Budgets:
         settings: Settings,
         control_sessions: async_sessionmaker[AsyncSession],
         limits: PlanLimitsCache,
+        control_engine: AsyncEngine,
     ) -> Budgets:
         windows = (
             # Keyed by store: few keys, every active one refreshed on every sync.
@@ -272,7 +273,7 @@ class Budgets:
                 control_sessions, refresh_seconds=settings.monthly_usage_refresh_seconds
             ),
             client_share=settings.storefront_client_share,
-            sync=RateCounterSync(control_sessions, windows, interval=interval)
+            sync=RateCounterSync(control_engine, windows, interval=interval)
             if interval > 0
             else None,
         )

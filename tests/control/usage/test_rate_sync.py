@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from storefleet.api.app import create_app
 from storefleet.config import Settings
@@ -142,7 +142,7 @@ def test_requests_go_on_when_the_control_plane_is_away(caplog: pytest.LogCapture
     async def scenario() -> None:
         engine = create_async_engine("postgresql+psycopg://nobody@127.0.0.1:9/none")
         window = SlidingWindow(clock=lambda: FIXED_NOW, kind="storefront")
-        loop = RateCounterSync(async_sessionmaker(engine), [window], interval=0.01)
+        loop = RateCounterSync(engine, [window], interval=0.01)
         window.share()
         key = uuid.uuid4()
         assert [window.acquire(key, 3) for _ in range(3)] == [None] * 3
