@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     # One storefront client (an address, an IPv6 /64) may use at most this share of the
     # store's per-minute storefront allowance.
     storefront_client_share: float = Field(default=0.25, gt=0, le=1)
+    # How often each process exchanges its per-minute counts with the others' through the
+    # control plane (rate_counters); 0 counts in this process only.
+    rate_limit_sync_seconds: float = Field(default=0.1, ge=0)
     # How often each process re-reads a store's metered calls this month (for the plan's
     # max_api_calls_per_month); in between it adds what it served itself.
     monthly_usage_refresh_seconds: float = 5.0

@@ -135,7 +135,7 @@ class Runtime:
             provisioner=provisioner,
             resolver=StoreResolver(control_sessions, tenancy),
             plan_limits=plan_limits,
-            rate_budgets=Budgets.build(settings, control_sessions, plan_limits),
+            rate_budgets=Budgets.build(settings, control_sessions, plan_limits, engine),
         )
 
     async def start(self) -> None:
@@ -146,6 +146,7 @@ class Runtime:
             await ensure_default_server(session, self.keyring, self.control_url)
 
     async def aclose(self) -> None:
+        await self.rate_budgets.stop_sync()
         await self.tenancy.aclose()
         self.provisioner.close()
         await self.control_engine.dispose()

@@ -121,6 +121,7 @@ def create_app(
         url = control_url or resolve_control_url(settings)
         runtime = Runtime.build(settings, url)
         await runtime.start()
+        runtime.rate_budgets.start_sync()  # per-minute counts shared with other processes
         listener = RoutingListener(url, runtime.resolver)
         await listener.open()
         app.state.runtime = runtime

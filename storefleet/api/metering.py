@@ -16,9 +16,15 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from storefleet.api.ratelimit import runtime_of, store_of_request
+from storefleet.api.ratelimit import (
+    peek_store,
+    request_headers,
+    runtime_of,
+    store_of_request,
+)
 from storefleet.asgi import StatusCapture
 from storefleet.control.accounts.service import PLATFORM_ACCOUNT_TYPES
+from storefleet.control.hostnames.resolver import NOT_CACHED
 from storefleet.control.usage.service import UsageRecord
 from storefleet.security.tokens import TokenError
 
@@ -52,15 +58,20 @@ class UsageMetering:
         finally:
             duration_ms = int((time.perf_counter() - started) * 1000)
             route = getattr(scope.get("route"), "path", None)
-            try:
-                store_id = await store_of_request(scope, runtime)
-            except Exception:
-                store_id = None
+            # Usually the rate limiter's answer, left in the scope.
+            known = peek_store(scope, runtime)
+            store_id = known if isinstance(known, uuid.UUID) else None
+            if known is NOT_CACHED:
+                try:
+                    store_id = await store_of_request(scope, runtime)
+                except Exception:
+                    store_id = None
+            header = request_headers(scope)[2]
             recorder.record(
                 UsageRecord(
                     at=at,
                     store_id=store_id,
-                    account_id=self._account(scope, runtime, int(time.time())),
+                    account_id=self._account(header, runtime) if header else None,
                     method=str(scope.get("method", "")),
                     route=route if isinstance(route, str) else UNMATCHED,
                     status=sent.status,
@@ -68,15 +79,9 @@ class UsageMetering:
                 )
             )
 
-    def _account(self, scope: Scope, runtime: Runtime, now: int) -> uuid.UUID | None:
+    def _account(self, header: str, runtime: Runtime) -> uuid.UUID | None:
         """The platform account behind the bearer token, if it carries a valid one."""
-        header = None
-        for key, value in scope.get("headers", ()):
-            if key == b"authorization":
-                header = value.decode("latin-1")
-                break
-        if not header:
-            return None
+        now = int(time.time())
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:

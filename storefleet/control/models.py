@@ -20,7 +20,7 @@ from storefleet.control.placements.models import StoreDatabase, StoreMove, Tenan
 from storefleet.control.secrets.models import PlatformSecret
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
-from storefleet.control.usage.models import ApiUsageLog, UsageMetric
+from storefleet.control.usage.models import ApiUsageLog, RateCounter, UsageMetric
 from storefleet.db.base import ControlBase
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Plan",
     "PlatformSecret",
     "ProviderEvent",
+    "RateCounter",
     "RevokedToken",
     "ServiceCreditCost",
     "Store",

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storefleet.control.billing.models import Plan, Subscription
 from storefleet.errors import PaymentRequired
 
+MISSING = object()  # ``PlanLimitsCache.peek``: not cached (or expired)
+
 
 class PlanLimitReached(PaymentRequired):
     code = "plan-limit"
@@ -89,6 +91,13 @@ class PlanLimitsCache:
         self.max_entries = max_entries
         self._entries: OrderedDict[uuid.UUID, tuple[float, PlanLimits | None]] = OrderedDict()
         self._generation = 0
+
+    def peek(self, store_id: uuid.UUID) -> PlanLimits | object | None:
+        """The cached, unexpired limits without awaiting, or ``MISSING`` (then ``get``)."""
+        hit = self._entries.get(store_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        return MISSING
 
     async def get(self, store_id: uuid.UUID) -> PlanLimits | None:
         now = time.monotonic()

@@ -27,6 +27,7 @@ from storefleet.tenancy.session import Tenancy
 STORE_HEADER = "x-store-id"
 STORE_NOT_FOUND = "Store not found"
 DEFAULT_MAX_HOSTS = 10_000
+NOT_CACHED = object()  # ``StoreResolver.cached_store_for_host``: ask ``store_for_host``
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -106,6 +107,17 @@ class StoreResolver:
         """Forget hostnames and the store's placement (every store's when ``None``)."""
         self.invalidate_hostnames()
         self.tenancy.invalidate(store_id)
+
+    def cached_store_for_host(self, host: str | None) -> uuid.UUID | object | None:
+        """``store_for_host`` from the cache alone (for middlewares that must not await), or
+        ``NOT_CACHED``."""
+        if not host:
+            return None
+        key = host.strip().lower()
+        found = self._hosts.get(key, NOT_CACHED)
+        if found is not NOT_CACHED:
+            self._hosts.move_to_end(key)
+        return found
 
     async def store_for_host(self, host: str | None) -> uuid.UUID | None:
         """The store a ``Host`` header routes to, or None when it is not a store hostname."""

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storefleet.control.stores.models import Store
 
+MISSING = object()  # ``peek``: not cached yet
+
 
 class StoreOwners:
     def __init__(
@@ -22,6 +24,13 @@ class StoreOwners:
         self.control_sessions = control_sessions
         self.max_entries = max_entries
         self._owners: OrderedDict[uuid.UUID, uuid.UUID | None] = OrderedDict()
+
+    def peek(self, store_id: uuid.UUID) -> uuid.UUID | object | None:
+        """The cached owner without awaiting, or ``MISSING``."""
+        owner = self._owners.get(store_id, MISSING)
+        if owner is not MISSING:
+            self._owners.move_to_end(store_id)
+        return owner
 
     async def owner_of(self, store_id: uuid.UUID) -> uuid.UUID | None:
         if store_id in self._owners:

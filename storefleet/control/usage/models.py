@@ -1,4 +1,6 @@
-"""API usage: raw request logs (pruned by retention) and per-store daily aggregates."""
+"""API usage: raw request logs (pruned by retention), per-store daily aggregates, and the
+per-minute rate counters every API process shares (unlogged: losing them in a crash loses
+at most a minute of counting)."""
 
 from __future__ import annotations
 
@@ -39,3 +41,13 @@ class UsageMetric(ControlBase):
     orders: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     products: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     storage_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class RateCounter(ControlBase):
+    __tablename__ = "rate_counters"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    kind: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    window_index: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -77,8 +77,9 @@ class MonthlyRequests:
         self._entries: dict[uuid.UUID, _Entry] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def count(self, store_id: uuid.UUID) -> int:
-        """The store's calls this month; reads the control plane only when due."""
+    def peek(self, store_id: uuid.UUID) -> int | None:
+        """``count`` without awaiting (a due re-read starts in the background); None before
+        the store's first read this month has finished (then await ``count``)."""
         month = month_of(self.today())
         entry = self._entries.get(store_id)
         if entry is None or entry.month != month:
@@ -87,6 +88,16 @@ class MonthlyRequests:
             entry = self._entries[store_id] = _Entry(month)
         if entry.reading is None and self.clock() - entry.read_at >= self.refresh_seconds:
             self._start_read(store_id, entry)
+        if entry.reading is not None and entry.read_at == NEVER:
+            return None
+        return entry.base + entry.local
+
+    async def count(self, store_id: uuid.UUID) -> int:
+        """The store's calls this month; reads the control plane only when due."""
+        known = self.peek(store_id)
+        if known is not None:
+            return known
+        entry = self._entries[store_id]
         if entry.reading is not None and entry.read_at == NEVER:
             # Nothing read yet: wait for the first read (one read, shared by all waiters).
             await asyncio.shield(entry.reading)
