@@ -1,7 +1,7 @@
 """rate counters: the per-minute API counts every process shares, in an unlogged table
 
-Revision ID: c0009_rate_counters
-Revises: c0008_store_published
+Revision ID: c0010_rate_counters
+Revises: c0009_login_failures
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "c0009_rate_counters"
-down_revision: str | None = "c0008_store_published"
+revision: str = "c0010_rate_counters"
+down_revision: str | None = "c0009_login_failures"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
