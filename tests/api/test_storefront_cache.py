@@ -15,6 +15,7 @@ from storefleet.api.storefront_cache import StorefrontCache, cached_route, query
 from storefleet.commerce.models import TenantBase
 from storefleet.commerce.public_tables import PUBLIC_TABLES, STOCK_TABLES
 from storefleet.control.hostnames.listener import RoutingListener
+from storefleet.control.hostnames.storefront_changes import StorefrontChanges
 from storefleet.db.urls import libpq_conninfo
 from storefleet.tenancy.writes import UNKNOWN, tables_written
 from storefleet.testing import Stores
@@ -160,3 +161,34 @@ def test_a_reconnecting_listener_drops_everything(control_db: URL) -> None:
 
     # Connected: nothing cached before may be trusted; told; reconnected: the same again.
     assert asyncio.run(scenario())[::2] == [None, None]
+
+
+def test_catalog_writes_announce_at_once_and_stock_writes_once_per_lag() -> None:
+    class NoControlDatabase:
+        def connect(self) -> Any:
+            raise OSError("not in this test")  # announce logs it; the local drop still happens
+
+    async def scenario() -> list[tuple[str, float]]:
+        changes = StorefrontChanges(
+            NoControlDatabase(),  # type: ignore[arg-type]
+            public_tables=PUBLIC_TABLES,
+            stock_tables=STOCK_TABLES,
+            stock_lag=0.3,
+        )
+        started = time.monotonic()
+        dropped: list[tuple[str, float]] = []
+        changes.subscribers.append(lambda s: dropped.append((str(s), time.monotonic() - started)))
+        store = uuid.uuid4()
+        await changes.committed(store, frozenset({"orders", "carts"}))  # nothing public
+        await changes.committed(store, frozenset({"inventory", "orders"}))  # at once
+        await changes.committed(store, frozenset({"inventory"}))  # at the window's end
+        await changes.committed(store, frozenset({"inventory"}))  # folded into that one
+        await changes.committed(store, frozenset({"prices"}))  # at once
+        await changes.committed(store, frozenset({UNKNOWN}))  # at once
+        await asyncio.sleep(0.5)
+        await changes.aclose()
+        return dropped
+
+    times = [at for _, at in asyncio.run(scenario())]
+    assert len(times) == 4
+    assert times[2] < 0.2 and 0.25 <= times[3] < 0.5
