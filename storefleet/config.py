@@ -147,6 +147,16 @@ class Settings(BaseSettings):
     usage_flush_batch: int = 500
     usage_log_retention_days: int = 30
 
+    # Public storefront answers (GET, anonymous) cached per process, per store and query;
+    # dropped by every write that could change them (``api.storefront_cache``). Stock state
+    # may lag by ``storefront_stock_lag_seconds``; every entry is dropped after
+    # ``storefront_cache_ttl_seconds`` even if a change notification was lost.
+    storefront_cache_enabled: bool = True
+    storefront_cache_max_entries: int = Field(default=10_000, ge=1)
+    storefront_cache_max_body_bytes: int = Field(default=1_048_576, ge=0)
+    storefront_cache_ttl_seconds: float = Field(default=300.0, gt=0)
+    storefront_stock_lag_seconds: float = Field(default=1.0, ge=0)
+
     log_level: str = "INFO"
 
     @property

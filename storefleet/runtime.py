@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storefleet import blocking
 from storefleet.commerce.models import TenantBase
+from storefleet.commerce.public_tables import PUBLIC_TABLES, STOCK_TABLES
 from storefleet.commerce.seed import first_rows
 from storefleet.config import Settings
 from storefleet.control.accounts.login_failures import ControlFailures
@@ -28,6 +29,7 @@ from storefleet.control.billing import (  # noqa: F401  (registers a column for 
 )
 from storefleet.control.billing.limits import PlanLimitsCache
 from storefleet.control.hostnames.resolver import StoreResolver
+from storefleet.control.hostnames.storefront_changes import StorefrontChanges
 from storefleet.control.placements.provisioning import Provisioner
 from storefleet.control.placements.source import ControlPlacements
 from storefleet.control.usage.budgets import Budgets
@@ -71,6 +73,7 @@ class Runtime:
     resolver: StoreResolver
     plan_limits: PlanLimitsCache
     rate_budgets: Budgets
+    storefront_changes: StorefrontChanges
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
     # Started by the API app when enabled; ``None`` in the CLI and with the feature off.
     credit_outbox: OutboxWorker | None = None
@@ -115,6 +118,13 @@ class Runtime:
             seed_steps=first_rows,
         )
         plan_limits = PlanLimitsCache(control_sessions, ttl=settings.plan_limits_cache_seconds)
+        storefront_changes = StorefrontChanges(
+            engine,
+            public_tables=PUBLIC_TABLES,
+            stock_tables=STOCK_TABLES,
+            stock_lag=settings.storefront_stock_lag_seconds,
+        )
+        tenancy.after_commit.append(storefront_changes.committed)
         return cls(
             settings=settings,
             control_url=control_url,
@@ -136,6 +146,7 @@ class Runtime:
             resolver=StoreResolver(control_sessions, tenancy),
             plan_limits=plan_limits,
             rate_budgets=Budgets.build(settings, control_sessions, plan_limits, engine),
+            storefront_changes=storefront_changes,
         )
 
     async def start(self) -> None:
@@ -147,6 +158,7 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.rate_budgets.stop_sync()
+        await self.storefront_changes.aclose()
         await self.tenancy.aclose()
         self.provisioner.close()
         await self.control_engine.dispose()

@@ -20,6 +20,8 @@ from storefleet.api.metering import UsageMetering
 from storefleet.api.middleware import BodySizeLimit
 from storefleet.api.parameters import refuse_unstorable_parameters
 from storefleet.api.ratelimit import RateLimit
+from storefleet.api.storefront_cache import StorefrontCaching
+from storefleet.api.storefront_cache import install as install_storefront_cache
 from storefleet.background import cancel_and_wait
 from storefleet.commerce.carts import routes as cart_routes
 from storefleet.commerce.catalog import routes as catalog_routes
@@ -122,7 +124,10 @@ def create_app(
         runtime = Runtime.build(settings, url)
         await runtime.start()
         runtime.rate_budgets.start_sync()  # per-minute counts shared with other processes
-        listener = RoutingListener(url, runtime.resolver)
+        install_storefront_cache(app, runtime)
+        listener = RoutingListener(
+            url, runtime.resolver, storefront=runtime.storefront_changes.drop
+        )
         await listener.open()
         app.state.runtime = runtime
         from storefleet.control.credits.outbox import OutboxWorker
@@ -173,6 +178,9 @@ def create_app(
     # Answers GET /api/storefront/store itself (same route function, same errors), inside
     # the rate limit and metering so the hot path is limited and counted like any other.
     app.add_middleware(StorefrontFastPath)
+    # Public catalog answers from the per-process cache (api.storefront_cache), also inside
+    # the rate limit and metering.
+    app.add_middleware(StorefrontCaching)
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimit)
     if settings.metering_enabled:

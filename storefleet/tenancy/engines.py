@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
 from storefleet.db.urls import engine_url_and_args
+from storefleet.tenancy.writes import track_writes
 
 NO_SERVER_SIDE_PREPARE = {"prepare_threshold": None}
 # An evicted engine waits this long for its checked-out connections before closing anyway.
@@ -50,7 +51,7 @@ def _checked_out(engine: AsyncEngine) -> int:
 def tenant_engine(url: URL, *, pool_size: int, max_overflow: int = 0) -> AsyncEngine:
     """An engine safe behind PgBouncer/Supavisor in transaction mode (no prepared statements)."""
     engine_url, connect_args = engine_url_and_args(url)
-    return create_async_engine(
+    engine = create_async_engine(
         engine_url,
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -59,6 +60,8 @@ def tenant_engine(url: URL, *, pool_size: int, max_overflow: int = 0) -> AsyncEn
         pool_timeout=30,
         connect_args={**NO_SERVER_SIDE_PREPARE, **connect_args},
     )
+    track_writes(engine)
+    return engine
 
 
 @dataclass

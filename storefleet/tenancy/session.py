@@ -61,6 +61,7 @@ from storefleet.tenancy.limits import TenantLimits
 from storefleet.tenancy.placement import StorePlacement
 from storefleet.tenancy.reads import ReadQuery
 from storefleet.tenancy.source import PlacementSource, ServerAccess
+from storefleet.tenancy.writes import WRITES_OPTION, AfterCommit
 
 SHARED_PLACEMENTS = ("pool", "schema")
 
@@ -101,6 +102,9 @@ class Tenancy:
         self._generation = 0
         self._servers: dict[uuid.UUID, ServerAccess] = {}
         self._external: dict[uuid.UUID, _OwnerDatabase] = {}
+        # Told (store, tables written) after each write transaction that wrote something
+        # commits (``tenancy.writes``); a callback must not raise.
+        self.after_commit: list[AfterCommit] = []
 
     def invalidate(self, store_id: uuid.UUID | None = None) -> None:
         self._generation += 1
@@ -236,10 +240,12 @@ class Tenancy:
             "store_id": str(where.store_id),
             **self._enter,
         }
+        written: set[str] = set()
         try:
             async with AsyncSession(engine, expire_on_commit=False, autoflush=True) as session:
                 async with session.begin():
                     if write:
+                        await session.connection(execution_options={WRITES_OPTION: written})
                         row = (await session.execute(ENTER_STORE_FOR_WRITE, params)).one()
                         if not row[4]:
                             raise ServiceUnavailable(
@@ -254,6 +260,10 @@ class Tenancy:
             if unavailable is not None:
                 raise unavailable from exc
             raise
+        if written:
+            tables = frozenset(written)
+            for callback in self.after_commit:
+                await callback(where.store_id, tables)
 
     async def read(
         self,

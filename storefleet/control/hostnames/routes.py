@@ -69,6 +69,12 @@ async def list_hostnames(ctx: CanManageHostnames, runtime: RuntimeDep) -> Hostna
     return HostnameList(items=[hostname_out(r) for r in rows])
 
 
+def hostnames_changed(runtime: RuntimeDep, store_id: uuid.UUID) -> None:
+    """At once in this process (the listener tells the others): lookups, the store's answers."""
+    runtime.resolver.invalidate_hostnames()
+    runtime.storefront_changes.drop(store_id)
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=HostnameOut)
 async def add_hostname(
     body: HostnameCreate, ctx: CanManageHostnames, runtime: RuntimeDep, ip: ClientIP
@@ -81,7 +87,7 @@ async def add_hostname(
         await audit_hostname(session, ctx, ip, "store.hostname_added", row)
         await session.refresh(row)
         out = hostname_out(row)
-    runtime.resolver.invalidate_hostnames()
+    hostnames_changed(runtime, ctx.store_id)
     return out
 
 
@@ -107,7 +113,7 @@ async def verify_hostname(
         out = hostname_out(row)
     if error is not None:
         raise error
-    runtime.resolver.invalidate_hostnames()
+    hostnames_changed(runtime, ctx.store_id)
     return out
 
 
@@ -124,7 +130,7 @@ async def update_hostname(
         row = await service.set_primary(session, ctx.store_id, hostname_id)
         await audit_hostname(session, ctx, ip, "store.hostname_primary_set", row)
         out = hostname_out(row)
-    runtime.resolver.invalidate_hostnames()
+    hostnames_changed(runtime, ctx.store_id)
     return out
 
 
@@ -144,5 +150,5 @@ async def remove_hostname(
             before={"hostname": removed},
             client_ip=ip,
         )
-    runtime.resolver.invalidate_hostnames()
+    hostnames_changed(runtime, ctx.store_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

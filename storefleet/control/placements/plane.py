@@ -18,6 +18,7 @@ from storefleet.tenancy.scope import StoreScope
 from storefleet.tenancy.session import Tenancy
 
 if TYPE_CHECKING:
+    from storefleet.control.hostnames.storefront_changes import StorefrontChanges
     from storefleet.control.placements.provisioning import Provisioner
 
 
@@ -29,6 +30,7 @@ class Stores(Protocol):
 
 class Plane(Stores, Protocol):
     provisioner: Provisioner
+    storefront_changes: StorefrontChanges
 
 
 async def store_scope(stores: Stores, store_id: uuid.UUID) -> StoreScope:

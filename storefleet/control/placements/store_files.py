@@ -52,4 +52,7 @@ async def import_from_file(runtime: Plane, path: Path) -> tuple[uuid.UUID, dict[
             f"store {store_id} does not exist in this control plane; create it first "
             "(importing into a new store is not supported yet)"
         )
-    return store_id, await import_store(await store_location(runtime, store_id), path)
+    stats = await import_store(await store_location(runtime, store_id), path)
+    # Written beside any session (COPY as the owner): cached answers of the empty store go.
+    await runtime.storefront_changes.announce(store_id)
+    return store_id, stats
