@@ -26,7 +26,8 @@ Floors in the same run, interleaved with the subjects:
   through SQLAlchemy loads).
 
     .venv/bin/python -m bench.fleet_migration [--schema 500] [--database 50] [--subset 200]
-    .venv/bin/python -m bench.fleet_migration --cli-only --schema 200 --database 0 --pool 0
+    .venv/bin/python -m bench.fleet_migration --cli-only --schema 200 --database 0 --pool 0 \
+        [--before-tree DIR]   # DIR: `git archive <older revision> | tar -x -C DIR`
 """
 
 from __future__ import annotations
@@ -187,44 +188,59 @@ def cli_environment(env: Env, pycache: Path) -> dict[str, str]:
     }
 
 
-def timed_process(cmd: list[str], environ: dict[str, str] | None = None) -> tuple[float, str]:
+def timed_process(
+    cmd: list[str], environ: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, str]:
     """Wall clock of one process from spawn to exit, and its output (it must exit 0)."""
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, env=environ, cwd=cwd, capture_output=True, text=True, timeout=120)
     elapsed = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
     return elapsed, done.stdout
 
 
-def process_rounds(env: Env, rounds: int) -> tuple[list[float], dict[str, list[float]], str]:
-    """``tenants migrate`` (no-op) alternated with each process floor, ``rounds`` times."""
+Rounds = tuple[list[float], dict[str, list[float]], list[float]]
+
+
+def process_rounds(env: Env, rounds: int, before: Path | None) -> Rounds:
+    """``tenants migrate`` (no-op) alternated with each process floor, ``rounds`` times,
+    and with the same command run from ``before`` (an older tree) when given."""
     pycache = Path(tempfile.mkdtemp(prefix="sf-bench-pyc-"))
     try:
-        return _process_rounds(env, rounds, pycache)
+        return _process_rounds(env, rounds, pycache, before)
     finally:
         shutil.rmtree(pycache, ignore_errors=True)
 
 
-def _process_rounds(
-    env: Env, rounds: int, pycache: Path
-) -> tuple[list[float], dict[str, list[float]], str]:
+def _process_rounds(env: Env, rounds: int, pycache: Path, before: Path | None) -> Rounds:
     environ, plain = cli_environment(env, pycache), process_environment(pycache)
+    older = {**environ, "PYTHONPATH": str(before)} if before else None
     # Untimed: the first migrate records checksums; each first run fills the bytecode cache.
     timed_process(MIGRATE_COMMAND, environ)
     for cmd in FLOORS.values():
         timed_process(cmd, plain)
+    if older:
+        # From inside the older tree: ``-m`` puts the working directory first on sys.path.
+        timed_process(MIGRATE_COMMAND, older, before)
     subject: list[float] = []
     floors: dict[str, list[float]] = {name: [] for name in FLOORS}
-    output = ""
+    previous: list[float] = []
     for _ in range(rounds):
         for name, cmd in FLOORS.items():
             floors[name].append(timed_process(cmd, plain)[0])
+        if older:
+            elapsed, output = timed_process(MIGRATE_COMMAND, older, before)
+            previous.append(_no_op(elapsed, output))
         elapsed, output = timed_process(MIGRATE_COMMAND, environ)
-        if not _nothing_migrated(output):
-            raise RuntimeError(f"the no-op command migrated something:\n{output}")
-        subject.append(elapsed)
-    return subject, floors, output
+        subject.append(_no_op(elapsed, output))
+    return subject, floors, previous
+
+
+def _no_op(elapsed: float, output: str) -> float:
+    if not _nothing_migrated(output):
+        raise RuntimeError(f"the no-op command migrated something:\n{output}")
+    return elapsed
 
 
 def _nothing_migrated(output: str) -> bool:
@@ -236,7 +252,8 @@ def _nothing_migrated(output: str) -> bool:
     return False
 
 
-def process_table(env: Env, subject: list[float], floors: dict[str, list[float]]) -> str:
+def process_table(env: Env, rounds: Rounds, before: Path | None) -> str:
+    subject, floors, previous = rounds
     counts = {k: len(v) for k, v in env.store_ids.items()}
     fleet = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     import_floor = median(floors['`python -c "import sqlalchemy, psycopg"`'])
@@ -250,6 +267,15 @@ def process_table(env: Env, subject: list[float], floors: dict[str, list[float]]
             + ("met" if median(subject) <= PROCESS_TARGET_S else "MISSED"),
         )
     ]
+    if before and previous:
+        rows.append(
+            (
+                f"the same command from `{before}` (an older tree, `PYTHONPATH`)",
+                f"{median(previous):.3f} ({', '.join(f'{x:.3f}' for x in previous)})",
+                f"{median(previous) / import_floor:.2f}x",
+                f"now / then: {median(subject) / median(previous):.2f}x",
+            )
+        )
     for name, values in floors.items():
         rows.append(
             (
@@ -310,11 +336,13 @@ async def run(args: argparse.Namespace) -> None:
                     await env.ready_store(placement)
             provision_s = time.perf_counter() - t0
             if args.cli_only:
-                subject, floors, _ = await asyncio.to_thread(process_rounds, env, args.cli_runs)
+                rounds = await asyncio.to_thread(
+                    process_rounds, env, args.cli_runs, args.before_tree
+                )
                 body = (
                     f"Fleet: {args.pool} pool, {args.schema} schema, {args.database} database "
                     f"stores (provisioned in {provision_s:.0f} s, not the subject).\n\n"
-                    + process_table(env, subject, floors)
+                    + process_table(env, rounds, args.before_tree)
                 )
                 report(
                     "fleet_command_startup",
@@ -366,7 +394,7 @@ async def run(args: argparse.Namespace) -> None:
                 raise RuntimeError("the no-op rerun migrated something")
 
             # 4. the whole command, as an operator runs it.
-            process = await asyncio.to_thread(process_rounds, env, args.cli_runs)
+            process = await asyncio.to_thread(process_rounds, env, args.cli_runs, args.before_tree)
 
         def unit_median(result, kind: str) -> str:
             values = [r.seconds for r in result.migrated if r.unit.kind == kind]
@@ -443,7 +471,7 @@ async def run(args: argparse.Namespace) -> None:
             f"{unit_median(res_subset, 'schema')} ms (subset), schema "
             f"{unit_median(res_rest, 'schema')} ms / database "
             f"{unit_median(res_rest, 'database')} ms (rest).\n\n"
-            + process_table(env, process[0], process[1])
+            + process_table(env, process, args.before_tree)
             + "\n"
         )
         report("fleet_migration", "Fleet migration of an additive change", info, body)
@@ -462,6 +490,12 @@ def main() -> None:
     parser.add_argument("--noop-rounds", type=int, default=3)
     parser.add_argument("--cli-runs", type=int, default=5, help="timed `tenants migrate` runs")
     parser.add_argument("--cli-only", action="store_true", help="only the whole-process runs")
+    parser.add_argument(
+        "--before-tree",
+        type=Path,
+        help="an older checkout (e.g. `git archive REV | tar -x -C DIR`): its `tenants migrate` "
+        "runs alternated with this one's",
+    )
     asyncio.run(run(parser.parse_args()))
 
 
