@@ -7,7 +7,12 @@ nullable column on ``stores``) and applied with
 
 1. apply to a subset of 200 schema stores (``store_ids=``; target < 8 s);
 2. apply to the rest of the fleet (everything else, templates included);
-3. no-op reruns over the whole fleet (target < 0.5 s).
+3. no-op reruns over the whole fleet (target < 0.5 s);
+4. the whole ``storefleet tenants migrate`` process with nothing to do (target <= 0.5 s):
+   a subprocess per run, wall clock from spawn to exit, start-up included.
+
+With ``--cli-only`` only step 4 runs (``--cli-only --schema 200 --database 0 --pool 0``
+is the fleet of issue 12's target: 200 schema stores), and it has a section of its own.
 
 Floors in the same run, interleaved with the subjects:
 
@@ -15,17 +20,25 @@ Floors in the same run, interleaved with the subjects:
   same schemas via bare psycopg, one autocommit statement per schema, one connection per
   database; run just before AND just after the fleet run, the mean is the floor;
 - no-op floor: one catalog query per database (connect + ``SELECT`` from ``pg_class``), the
-  same ``--concurrency`` as the fleet run; floor and rerun alternate three times each.
+  same ``--concurrency`` as the fleet run; floor and rerun alternate three times each;
+- process floors for step 4, alternated with it: ``python -c pass`` (the interpreter) and
+  ``python -c "import sqlalchemy, psycopg"`` (the least any command talking to PostgreSQL
+  through SQLAlchemy loads).
 
     .venv/bin/python -m bench.fleet_migration [--schema 500] [--database 50] [--subset 200]
+    .venv/bin/python -m bench.fleet_migration --cli-only --schema 200 --database 0 --pool 0 \
+        [--before-tree DIR]   # DIR: `git archive <older revision> | tar -x -C DIR`
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -53,6 +66,16 @@ from storefleet.tenancy.migrations import TenantMigrator
 
 APPLY_TARGET_S = 8.0
 NOOP_TARGET_S = 0.5
+PROCESS_TARGET_S = 0.5
+MIGRATE_COMMAND = [sys.executable, "-m", "storefleet.cli.main", "tenants", "migrate"]
+FLOORS = {
+    "`python -c pass`": [sys.executable, "-c", "pass"],
+    '`python -c "import sqlalchemy, psycopg"`': [
+        sys.executable,
+        "-c",
+        "import sqlalchemy, psycopg",
+    ],
+}
 REVISION = "t9001"
 
 ADDITIVE = '''"""bench: an additive change (nullable column on stores)
@@ -142,6 +165,137 @@ def catalog_floor(databases: list[str], concurrency: int) -> float:
     return time.perf_counter() - t0
 
 
+def process_environment(pycache: Path) -> dict[str, str]:
+    """Every measured process (subject and floors) runs with compiled bytecode, as an
+    installed package does: ``PYTHONDONTWRITEBYTECODE`` (set in some dev shells) would make
+    each run recompile our modules, and only ours (site-packages ship ``.pyc``). The cache
+    goes to a temp dir, never into the checkout; an untimed first run of each fills it."""
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("STOREFLEET_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    return {**keep, "PYTHONPYCACHEPREFIX": str(pycache)}
+
+
+def cli_environment(env: Env, pycache: Path) -> dict[str, str]:
+    """The bench's settings as a ``storefleet`` process reads them (same control plane, keys)."""
+    return {
+        **process_environment(pycache),
+        "STOREFLEET_ENVIRONMENT": "test",
+        "STOREFLEET_HOME": str(env.home),
+        "STOREFLEET_DATABASE_URL": env.control_url.render_as_string(hide_password=False),
+    }
+
+
+def timed_process(
+    cmd: list[str], environ: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, str]:
+    """Wall clock of one process from spawn to exit, and its output (it must exit 0)."""
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, env=environ, cwd=cwd, capture_output=True, text=True, timeout=120)
+    elapsed = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    return elapsed, done.stdout
+
+
+Rounds = tuple[list[float], dict[str, list[float]], list[float]]
+
+
+def process_rounds(env: Env, rounds: int, before: Path | None) -> Rounds:
+    """``tenants migrate`` (no-op) alternated with each process floor, ``rounds`` times,
+    and with the same command run from ``before`` (an older tree) when given."""
+    pycache = Path(tempfile.mkdtemp(prefix="sf-bench-pyc-"))
+    try:
+        return _process_rounds(env, rounds, pycache, before)
+    finally:
+        shutil.rmtree(pycache, ignore_errors=True)
+
+
+def _process_rounds(env: Env, rounds: int, pycache: Path, before: Path | None) -> Rounds:
+    environ, plain = cli_environment(env, pycache), process_environment(pycache)
+    older = {**environ, "PYTHONPATH": str(before)} if before else None
+    # Untimed: the first migrate records checksums; each first run fills the bytecode cache.
+    timed_process(MIGRATE_COMMAND, environ)
+    for cmd in FLOORS.values():
+        timed_process(cmd, plain)
+    if older:
+        # From inside the older tree: ``-m`` puts the working directory first on sys.path.
+        timed_process(MIGRATE_COMMAND, older, before)
+    subject: list[float] = []
+    floors: dict[str, list[float]] = {name: [] for name in FLOORS}
+    previous: list[float] = []
+    for _ in range(rounds):
+        for name, cmd in FLOORS.items():
+            floors[name].append(timed_process(cmd, plain)[0])
+        if older:
+            elapsed, output = timed_process(MIGRATE_COMMAND, older, before)
+            previous.append(_no_op(elapsed, output))
+        elapsed, output = timed_process(MIGRATE_COMMAND, environ)
+        subject.append(_no_op(elapsed, output))
+    return subject, floors, previous
+
+
+def _no_op(elapsed: float, output: str) -> float:
+    if not _nothing_migrated(output):
+        raise RuntimeError(f"the no-op command migrated something:\n{output}")
+    return elapsed
+
+
+def _nothing_migrated(output: str) -> bool:
+    """The summary's ``migrated`` row says 0 units."""
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        if cells and cells[0] == "migrated":
+            return cells[1] == "0"
+    return False
+
+
+def process_table(env: Env, rounds: Rounds, before: Path | None) -> str:
+    subject, floors, previous = rounds
+    counts = {k: len(v) for k, v in env.store_ids.items()}
+    fleet = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    import_floor = median(floors['`python -c "import sqlalchemy, psycopg"`'])
+    runs = ", ".join(f"{x:.3f}" for x in subject)
+    rows = [
+        (
+            f"`storefleet tenants migrate`, nothing to do ({fleet} stores)",
+            f"{median(subject):.3f} ({runs})",
+            f"{median(subject) / import_floor:.2f}x",
+            f"<= {PROCESS_TARGET_S} s: "
+            + ("met" if median(subject) <= PROCESS_TARGET_S else "MISSED"),
+        )
+    ]
+    if before and previous:
+        rows.append(
+            (
+                f"the same command from `{before}` (an older tree, `PYTHONPATH`)",
+                f"{median(previous):.3f} ({', '.join(f'{x:.3f}' for x in previous)})",
+                f"{median(previous) / import_floor:.2f}x",
+                f"now / then: {median(subject) / median(previous):.2f}x",
+            )
+        )
+    for name, values in floors.items():
+        rows.append(
+            (
+                f"floor: {name}",
+                f"{median(values):.3f} ({', '.join(f'{x:.3f}' for x in values)})",
+                f"{median(values) / import_floor:.2f}x",
+                "",
+            )
+        )
+    return (
+        f"Whole process, wall clock from spawn to exit (`{' '.join(MIGRATE_COMMAND[1:])}`, "
+        f"output captured), median of {len(subject)} runs after one untimed run of each "
+        "process; each run alternated with the floors; bytecode cached for all (the "
+        "`PYTHONPYCACHEPREFIX` of the run). Seconds.\n\n"
+        + table(["process", "median s (runs)", "/ import floor", "target"], rows)
+        + f"\n\nAbove the import floor: {median(subject) - import_floor:.3f} s (settings, "
+        "the control-plane check, the runtime, the fleet run and its report)."
+    )
+
+
 # ---- the run --------------------------------------------------------------------------------
 
 
@@ -181,6 +335,22 @@ async def run(args: argparse.Namespace) -> None:
                 for _ in range(n):
                     await env.ready_store(placement)
             provision_s = time.perf_counter() - t0
+            if args.cli_only:
+                rounds = await asyncio.to_thread(
+                    process_rounds, env, args.cli_runs, args.before_tree
+                )
+                body = (
+                    f"Fleet: {args.pool} pool, {args.schema} schema, {args.database} database "
+                    f"stores (provisioned in {provision_s:.0f} s, not the subject).\n\n"
+                    + process_table(env, rounds, args.before_tree)
+                )
+                report(
+                    "fleet_command_startup",
+                    "Fleet command: no-op migrate, whole process",
+                    info,
+                    body,
+                )
+                return
             schema_ids = env.store_ids.get("schema", [])
             subset_ids = schema_ids[: args.subset]
             rest_ids = schema_ids[args.subset :] + env.store_ids.get("database", [])
@@ -222,6 +392,9 @@ async def run(args: argparse.Namespace) -> None:
             assert res_noop is not None
             if res_noop.migrated:
                 raise RuntimeError("the no-op rerun migrated something")
+
+            # 4. the whole command, as an operator runs it.
+            process = await asyncio.to_thread(process_rounds, env, args.cli_runs, args.before_tree)
 
         def unit_median(result, kind: str) -> str:
             values = [r.seconds for r in result.migrated if r.unit.kind == kind]
@@ -297,7 +470,9 @@ async def run(args: argparse.Namespace) -> None:
             + f"\n\nMedian time per migrated unit inside the fleet run: schema "
             f"{unit_median(res_subset, 'schema')} ms (subset), schema "
             f"{unit_median(res_rest, 'schema')} ms / database "
-            f"{unit_median(res_rest, 'database')} ms (rest).\n"
+            f"{unit_median(res_rest, 'database')} ms (rest).\n\n"
+            + process_table(env, process, args.before_tree)
+            + "\n"
         )
         report("fleet_migration", "Fleet migration of an additive change", info, body)
     finally:
@@ -313,6 +488,14 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=200, help="schema stores in run 1")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--noop-rounds", type=int, default=3)
+    parser.add_argument("--cli-runs", type=int, default=5, help="timed `tenants migrate` runs")
+    parser.add_argument("--cli-only", action="store_true", help="only the whole-process runs")
+    parser.add_argument(
+        "--before-tree",
+        type=Path,
+        help="an older checkout (e.g. `git archive REV | tar -x -C DIR`): its `tenants migrate` "
+        "runs alternated with this one's",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

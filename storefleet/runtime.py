@@ -11,76 +11,108 @@ new store starts with.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
-from storefleet import blocking
-from storefleet.commerce.models import TenantBase
-from storefleet.commerce.public_tables import PUBLIC_TABLES, STOCK_TABLES
-from storefleet.commerce.seed import first_rows
 from storefleet.config import Settings
-from storefleet.control.accounts.login_failures import ControlFailures
-from storefleet.control.billing import (  # noqa: F401  (registers a column for key rotation)
-    credentials as _payment_credentials,
-)
-from storefleet.control.billing.limits import PlanLimitsCache
-from storefleet.control.hostnames.resolver import StoreResolver
-from storefleet.control.hostnames.storefront_changes import StorefrontChanges
-from storefleet.control.placements.provisioning import Provisioner
-from storefleet.control.placements.source import ControlPlacements
-from storefleet.control.usage.budgets import Budgets
-from storefleet.control.usage.service import UsageRecorder
-from storefleet.db.engine import create_engine_for
-from storefleet.security import keystore, passwords
-from storefleet.security.keyring import Keyring
-from storefleet.security.throttle import LoginThrottle
-from storefleet.security.token_cache import VerifiedTokens
-from storefleet.security.tokens import TokenService
-from storefleet.tenancy.databases import PlatformDatabases
-from storefleet.tenancy.engines import EngineRegistry
-from storefleet.tenancy.limits import TenantLimits
-from storefleet.tenancy.migrations import TenantMigrator
-from storefleet.tenancy.session import Tenancy
 
-TENANT_METADATA = TenantBase.metadata
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData
+    from sqlalchemy.engine import URL
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+    from storefleet.control.billing.limits import PlanLimitsCache
+    from storefleet.control.credits.outbox import OutboxWorker
+    from storefleet.control.hostnames.resolver import StoreResolver
+    from storefleet.control.hostnames.storefront_changes import StorefrontChanges
+    from storefleet.control.placements.provisioning import Provisioner
+    from storefleet.control.usage.budgets import Budgets
+    from storefleet.control.usage.service import UsageRecorder
+    from storefleet.security.keyring import Keyring
+    from storefleet.security.keystore import JwtKey
+    from storefleet.security.throttle import LoginThrottle
+    from storefleet.security.token_cache import VerifiedTokens
+    from storefleet.security.tokens import TokenService
+    from storefleet.tenancy.databases import PlatformDatabases
+    from storefleet.tenancy.migrations import TenantMigrator
+    from storefleet.tenancy.seed import Seed, SeedRow
+    from storefleet.tenancy.session import Tenancy
+
+# What a command needs is imported when it needs it: a fleet command must not pay for the
+# commerce models, the token signer or the hostname resolver at start-up.
+_LAZY_LOCK = threading.Lock()
+
+
+def tenant_metadata() -> MetaData:
+    """The tenant tables: every commerce model, imported on first use."""
+    from storefleet.commerce.models import TenantBase
+
+    return TenantBase.metadata
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TENANT_METADATA":
+        return tenant_metadata()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @functools.cache
 def tenant_migrator() -> TenantMigrator:
     """The tenant history over the tenant tables, read once per process."""
-    return TenantMigrator(metadata=TENANT_METADATA)
+    from storefleet.tenancy.migrations import TenantMigrator
+
+    return TenantMigrator(metadata=tenant_metadata)
 
 
-if TYPE_CHECKING:
-    from storefleet.control.credits.outbox import OutboxWorker
+def first_rows(seed: Seed) -> list[SeedRow]:
+    """Commerce's seed rows, its models imported when a store is first seeded."""
+    from storefleet.commerce.seed import first_rows as commerce_first_rows
+
+    return commerce_first_rows(seed)
 
 
 @dataclass
 class Runtime:
+    """Built by ``build``: what every command uses. On first use: the provisioner, plan
+    limits, rate budgets, token signer and its cache, and the hostname resolver. (Key
+    rotation completes the encrypted-column registry itself, in ``complete_registry``:
+    nothing has to be imported here for it.)"""
+
     settings: Settings
     control_url: URL
     control_engine: AsyncEngine
     control_sessions: async_sessionmaker[AsyncSession]
     keyring: Keyring
-    tokens: TokenService
     login_throttle: LoginThrottle
     tenancy: Tenancy
-    provisioner: Provisioner
-    resolver: StoreResolver
-    plan_limits: PlanLimitsCache
-    rate_budgets: Budgets
+    databases: PlatformDatabases
     storefront_changes: StorefrontChanges
-    verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
+    jwt_keys: tuple[JwtKey, ...] = field(repr=False)
     # Started by the API app when enabled; ``None`` in the CLI and with the feature off.
     credit_outbox: OutboxWorker | None = None
     usage_recorder: UsageRecorder | None = None
+    _provisioner: Provisioner | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, control_url: URL) -> Runtime:
+        from sqlalchemy.ext.asyncio import async_sessionmaker
+
+        from storefleet import blocking
+        from storefleet.commerce.public_tables import PUBLIC_TABLES, STOCK_TABLES
+        from storefleet.control.accounts.login_failures import ControlFailures
+        from storefleet.control.hostnames.storefront_changes import StorefrontChanges
+        from storefleet.control.placements.source import ControlPlacements
+        from storefleet.db.engine import create_engine_for
+        from storefleet.security import keystore, passwords
+        from storefleet.security.keyring import Keyring
+        from storefleet.security.throttle import LoginThrottle
+        from storefleet.tenancy.databases import PlatformDatabases
+        from storefleet.tenancy.engines import EngineRegistry
+        from storefleet.tenancy.limits import TenantLimits
+        from storefleet.tenancy.session import Tenancy
+
         material = keystore.load_or_create(settings.home)
         keyring = Keyring(
             material.keyring_keys, reload=lambda: keystore.reload_keyring_keys(settings.home)
@@ -109,15 +141,6 @@ class Runtime:
             TenantLimits.from_settings(settings),
         )
         assert control_url.database
-        provisioner = Provisioner(
-            control_sessions=control_sessions,
-            tenancy=tenancy,
-            keyring=keyring,
-            databases=PlatformDatabases.for_control(control_url.database),
-            migrator=tenant_migrator(),
-            seed_steps=first_rows,
-        )
-        plan_limits = PlanLimitsCache(control_sessions, ttl=settings.plan_limits_cache_seconds)
         storefront_changes = StorefrontChanges(
             engine,
             public_tables=PUBLIC_TABLES,
@@ -131,9 +154,6 @@ class Runtime:
             control_engine=engine,
             control_sessions=control_sessions,
             keyring=keyring,
-            tokens=TokenService(
-                material.jwt_keys, ttl=timedelta(seconds=settings.token_ttl_seconds)
-            ),
             login_throttle=LoginThrottle(
                 max_failures=settings.login_max_failures,
                 window_seconds=settings.login_failure_window_seconds,
@@ -142,12 +162,68 @@ class Runtime:
                 store=ControlFailures(engine, control_url),
             ),
             tenancy=tenancy,
-            provisioner=provisioner,
-            resolver=StoreResolver(control_sessions, tenancy),
-            plan_limits=plan_limits,
-            rate_budgets=Budgets.build(settings, control_sessions, plan_limits, engine),
+            databases=PlatformDatabases.for_control(control_url.database),
             storefront_changes=storefront_changes,
+            jwt_keys=material.jwt_keys,
         )
+
+    @property
+    def provisioner(self) -> Provisioner:
+        with _LAZY_LOCK:
+            if self._provisioner is None:
+                from storefleet.control.placements.provisioning import Provisioner
+
+                self._provisioner = Provisioner(
+                    control_sessions=self.control_sessions,
+                    tenancy=self.tenancy,
+                    keyring=self.keyring,
+                    databases=self.databases,
+                    migrator=tenant_migrator(),
+                    seed_steps=first_rows,
+                )
+            return self._provisioner
+
+    @provisioner.setter
+    def provisioner(self, provisioner: Provisioner) -> None:
+        self._provisioner = provisioner
+
+    @property
+    def tenant_migrator(self) -> TenantMigrator:
+        """The provisioner's history (a test may have swapped it), without building one."""
+        built = self._provisioner
+        return built.migrator if built is not None else tenant_migrator()
+
+    @functools.cached_property
+    def plan_limits(self) -> PlanLimitsCache:
+        from storefleet.control.billing.limits import PlanLimitsCache
+
+        return PlanLimitsCache(self.control_sessions, ttl=self.settings.plan_limits_cache_seconds)
+
+    @functools.cached_property
+    def tokens(self) -> TokenService:
+        from storefleet.security.tokens import TokenService
+
+        return TokenService(self.jwt_keys, ttl=timedelta(seconds=self.settings.token_ttl_seconds))
+
+    @functools.cached_property
+    def rate_budgets(self) -> Budgets:
+        from storefleet.control.usage.budgets import Budgets
+
+        return Budgets.build(
+            self.settings, self.control_sessions, self.plan_limits, self.control_engine
+        )
+
+    @functools.cached_property
+    def verified_tokens(self) -> VerifiedTokens:
+        from storefleet.security.token_cache import VerifiedTokens
+
+        return VerifiedTokens()
+
+    @functools.cached_property
+    def resolver(self) -> StoreResolver:
+        from storefleet.control.hostnames.resolver import StoreResolver
+
+        return StoreResolver(self.control_sessions, self.tenancy)
 
     async def start(self) -> None:
         """Work every entry point needs once: the default server registered."""
@@ -157,8 +233,11 @@ class Runtime:
             await ensure_default_server(session, self.keyring, self.control_url)
 
     async def aclose(self) -> None:
-        await self.rate_budgets.stop_sync()
+        budgets = self.__dict__.get("rate_budgets")  # a cached_property, if it was built
+        if budgets is not None:
+            await budgets.stop_sync()
         await self.storefront_changes.aclose()
         await self.tenancy.aclose()
-        self.provisioner.close()
+        if self._provisioner is not None:
+            self._provisioner.close()
         await self.control_engine.dispose()

@@ -7,11 +7,12 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from rich.console import Console
-from sqlalchemy.engine import URL
 
 from storefleet.config import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
     from storefleet.runtime import Runtime
 
 T = TypeVar("T")
@@ -28,13 +29,37 @@ def cli_console() -> Console:
 
 
 def migrated_control_url(settings: Settings, *, stop_at_exit: bool = True) -> URL:
-    """The control database (embedded server started if needed), upgraded to head."""
+    """The control database (embedded server started if needed), upgraded to head.
+
+    One query tells when it is at head already; only then is Alembic (which imports every
+    revision and every control model) left unloaded.
+    """
     from storefleet.db.engine import control_url
     from storefleet.db.migrate import upgrade_control
 
     url = control_url(settings, stop_at_exit=stop_at_exit)
-    upgrade_control(url)
+    if not control_at_head(url):
+        upgrade_control(url)
     return url
+
+
+def control_at_head(url: URL) -> bool:
+    """Whether the control database's one recorded revision is the history's plain head."""
+    import psycopg
+
+    from storefleet.db.history import read_history
+    from storefleet.db.migrate import migrations_root
+    from storefleet.db.urls import libpq_conninfo
+
+    history = read_history(migrations_root() / "control" / "versions")
+    if history is None:
+        return False
+    try:
+        with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
+            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    except psycopg.errors.UndefinedTable:
+        return False
+    return rows == [(history.head,)]
 
 
 def with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from storefleet.cli.common import cli_console, with_runtime
 from storefleet.config import get_settings
-from storefleet.runtime import Runtime
+
+if TYPE_CHECKING:
+    from storefleet.runtime import Runtime
 
 credits_app = typer.Typer(help="The credit ledger", no_args_is_help=True)
 costs_app = typer.Typer(help="Service prices in credits", no_args_is_help=True)

@@ -64,10 +64,10 @@ def migrate(
     applied migration file changed since it ran (nothing is touched).
     """
     from storefleet.control.placements.fleet import migrate_fleet
-    from storefleet.runtime import TENANT_METADATA
+    from storefleet.runtime import tenant_metadata
     from storefleet.tenancy.migrations import ChangedMigrationError, TenantMigrator
 
-    migrator = TenantMigrator(location=migrations, metadata=TENANT_METADATA) if migrations else None
+    migrator = TenantMigrator(location=migrations, metadata=tenant_metadata) if migrations else None
 
     async def work(runtime: Runtime) -> FleetReport:
         with Progress(

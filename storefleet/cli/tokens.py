@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from storefleet.cli.common import cli_console, with_runtime
 from storefleet.config import get_settings
-from storefleet.runtime import Runtime
+
+if TYPE_CHECKING:
+    from storefleet.runtime import Runtime
 
 tokens_app = typer.Typer(help="Access tokens", no_args_is_help=True)
 console = cli_console()

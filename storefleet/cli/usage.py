@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from storefleet.cli.common import cli_console, with_runtime
 from storefleet.config import get_settings
-from storefleet.runtime import Runtime
+
+if TYPE_CHECKING:
+    from storefleet.runtime import Runtime
 
 usage_app = typer.Typer(help="API usage and daily store metrics", no_args_is_help=True)
 console = cli_console()

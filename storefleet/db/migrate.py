@@ -1,16 +1,19 @@
-"""Running the control-plane Alembic history from code (CLI, ``serve``, tests)."""
+"""Running the control-plane Alembic history from code (CLI, ``serve``, tests).
+
+Alembic is imported by the functions that run it: ``migrations_root`` is also what the
+fleet commands use to find the tenant history, and they must not pay for Alembic when
+there is nothing to migrate.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, pool
-from sqlalchemy.engine import URL
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import URL
 
 
 def migrations_root() -> Path:
@@ -23,6 +26,8 @@ def migrations_root() -> Path:
 
 
 def alembic_config(url: URL, history: str = "control") -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_root() / history))
     cfg.set_main_option(
@@ -32,6 +37,8 @@ def alembic_config(url: URL, history: str = "control") -> Config:
 
 
 def upgrade_control(url: URL, revision: str = "head") -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 
@@ -46,12 +53,18 @@ class MigrationStatus:
 
 
 def head_revision(history: str = "control") -> str | None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_root() / history))
     return ScriptDirectory.from_config(cfg).get_current_head()
 
 
 def control_status(url: URL) -> MigrationStatus:
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine, pool
+
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:

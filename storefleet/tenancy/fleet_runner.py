@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
-from alembic.util import CommandError
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
@@ -200,7 +199,4 @@ def _upgrade_unit(
 
 
 def known_revision(migrator: TenantMigrator, revision: str) -> bool:
-    try:
-        return migrator.script.get_revision(revision) is not None
-    except CommandError:
-        return False
+    return migrator.knows(revision)

@@ -4,23 +4,26 @@ Alembic's command layer re-parses the script directory and the env for every run
 most of the cost of migrating hundreds of schemas. Here the history is loaded once and each
 schema's upgrade runs in the caller's transaction, as the owner role, with the schema's own
 ``alembic_version`` table.
+
+Alembic itself (and the import of every revision file it does) is loaded only when a
+schema is upgraded or the history is not a plain chain: the head, the path to a revision
+and the checksums of a plain chain come from ``storefleet.db.history``, so a fleet run
+with nothing to do never imports it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, Table
 
+from storefleet.db.history import History, read_history
 from storefleet.db.migrate import migrations_root
 from storefleet.tenancy.ddl import (
     APP_ROLE,
@@ -33,6 +36,10 @@ from storefleet.tenancy.ddl import (
     ident,
 )
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 # alembic's ``op`` and ``context`` are process-wide proxies: one migration at a time per process.
 _ALEMBIC_LOCK = threading.Lock()
 
@@ -42,16 +49,41 @@ class ChangedMigrationError(RuntimeError):
 
 
 class TenantMigrator:
-    def __init__(self, location: Path | None = None, *, metadata: MetaData) -> None:
-        self.metadata = metadata
+    def __init__(
+        self, location: Path | None = None, *, metadata: MetaData | Callable[[], MetaData]
+    ) -> None:
+        self._metadata = metadata
         self.location = location or migrations_root() / "tenant"
-        self.config = Config()
-        self.config.set_main_option("script_location", str(self.location))
-        self.script = ScriptDirectory.from_config(self.config)
         self._head_scripts: dict[str | None, str] = {}
 
     @cached_property
+    def metadata(self) -> MetaData:
+        """The tenant tables (handed over as a function: imported when first needed)."""
+        return self._metadata if isinstance(self._metadata, MetaData) else self._metadata()
+
+    @cached_property
+    def config(self) -> Config:
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(self.location))
+        return config
+
+    @cached_property
+    def script(self) -> ScriptDirectory:
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self.config)
+
+    @cached_property
+    def history(self) -> History | None:
+        """The chain read from the files; None when only Alembic can read the history."""
+        return read_history(self.location / "versions")
+
+    @cached_property
     def head(self) -> str:
+        if self.history is not None:
+            return self.history.head
         head = self.script.get_current_head()
         assert head is not None
         return head
@@ -59,21 +91,48 @@ class TenantMigrator:
     def resolve(self, target: str) -> str:
         if target == "head":
             return self.head
+        if self.history is not None and target in self.history.paths:
+            return target
         revision = self.script.get_revision(target)
         if revision is None:
             raise ValueError(f"unknown tenant revision {target!r}")
         return revision.revision
+
+    def knows(self, revision: str) -> bool:
+        """Whether ``revision`` is in the history (at any position)."""
+        if self.history is not None and revision in self.history.paths:
+            return True
+        from alembic.util import CommandError
+
+        try:
+            return self.script.get_revision(revision) is not None
+        except CommandError:
+            return False
 
     def path_between(self, current: str | None, target: str) -> list[str]:
         """Revisions to apply to go from ``current`` to ``target`` (upgrades only)."""
         target = self.resolve(target)
         if current == target:
             return []
+        history = self.history
+        if history is not None and target in history.paths:
+            if current is None:
+                return list(history.chain[: history.position(target) + 1])
+            if current in history.paths and history.position(current) < history.position(target):
+                return list(
+                    history.chain[history.position(current) + 1 : history.position(target) + 1]
+                )
         revs = list(self.script.iterate_revisions(target, current or "base"))
         return [r.revision for r in reversed(revs)]
 
     def checksums(self) -> dict[str, str]:
-        """sha256 of each revision file, by revision id."""
+        """sha256 of each revision file, by revision id (head first, as Alembic walks)."""
+        if self.history is not None:
+            paths = self.history.paths
+            return {
+                rev: hashlib.sha256(paths[rev].read_bytes()).hexdigest()
+                for rev in reversed(self.history.chain)
+            }
         sums: dict[str, str] = {}
         for rev in self.script.walk_revisions():
             assert rev.path is not None
@@ -144,6 +203,8 @@ class TenantMigrator:
 
         def fn(rev: object, context: object) -> object:
             return self.script._upgrade_revs(target, rev)  # type: ignore[arg-type]
+
+        from alembic.runtime.environment import EnvironmentContext
 
         grants: dict[str, Any] = {APP_ROLE_OPTION: roles.app}
         with _ALEMBIC_LOCK:

@@ -24,17 +24,17 @@ import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from alembic.util import CommandError
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from storefleet.control.placements.loading import placement_from_rows
 from storefleet.control.placements.models import PLACEMENTS, StoreDatabase, TenantMigrationFile
+from storefleet.control.placements.plane import Stores
 from storefleet.control.servers.models import DatabaseServer
 from storefleet.control.stores.models import Store
 from storefleet.errors import DomainError
@@ -49,12 +49,21 @@ from storefleet.tenancy.fleet_runner import (
 from storefleet.tenancy.migrations import TenantMigrator, record_checksums
 
 if TYPE_CHECKING:
-    from storefleet.control.placements.plane import Plane
+    from storefleet.tenancy.databases import PlatformDatabases
 
 log = logging.getLogger(__name__)
 
 
 ProgressCallback = Callable[[UnitResult, int, int], None]
+
+
+class FleetPlane(Stores, Protocol):
+    """What a fleet migration uses of the runtime: no provisioner (nothing is provisioned)."""
+
+    databases: PlatformDatabases
+
+    @property
+    def tenant_migrator(self) -> TenantMigrator: ...
 
 
 @dataclass
@@ -104,7 +113,7 @@ class _Plan:
 
 
 async def migrate_fleet(
-    runtime: Plane,
+    runtime: FleetPlane,
     *,
     target: str = "head",
     concurrency: int = 4,
@@ -123,15 +132,12 @@ async def migrate_fleet(
     head; stores being moved (writes paused) are skipped.
     """
     started = time.perf_counter()
-    migrator = migrator or runtime.provisioner.migrator
+    migrator = migrator or runtime.tenant_migrator
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     if placements is not None and not set(placements) <= set(PLACEMENTS):
         raise ValueError(f"placements must be among {', '.join(PLACEMENTS)}")
-    try:
-        revision = migrator.resolve(target)
-    except CommandError:
-        raise ValueError(f"unknown tenant revision {target!r}") from None
+    revision = _resolve(migrator, target)
     checksums = migrator.checksums()
     async with runtime.control_sessions() as s:
         existing = {
@@ -192,8 +198,23 @@ async def migrate_fleet(
     return report
 
 
+def _resolve(migrator: TenantMigrator, target: str) -> str:
+    """The target's full revision id; ValueError naming it when the history has no such."""
+    try:
+        return migrator.resolve(target)
+    except ValueError:
+        raise
+    except Exception as exc:
+        # Alembic (imported only when the history needed it) refuses an ambiguous id.
+        from alembic.util import CommandError
+
+        if isinstance(exc, CommandError):
+            raise ValueError(f"unknown tenant revision {target!r}") from None
+        raise
+
+
 async def _plan(
-    runtime: Plane,
+    runtime: FleetPlane,
     *,
     store_ids: Collection[uuid.UUID] | None,
     placements: Collection[str] | None,
@@ -278,7 +299,7 @@ async def _plan(
         )
 
     if wanted_ids is None and "database" in wanted_kinds:
-        template = runtime.provisioner.databases.template
+        template = runtime.databases.template
         for srv in servers:
             access = await runtime.tenancy.server(srv.id)
             groups.setdefault(
@@ -294,7 +315,7 @@ async def _plan(
 
 
 async def _record_revisions(
-    runtime: Plane,
+    runtime: FleetPlane,
     results: Sequence[UnitResult],
     recorded: dict[uuid.UUID, tuple[str | None, str | None]],
 ) -> int:
@@ -331,7 +352,7 @@ async def _record_revisions(
 
 
 async def _record_checksums(
-    runtime: Plane,
+    runtime: FleetPlane,
     migrator: TenantMigrator,
     results: Sequence[UnitResult],
     existing: dict[str, str],
