@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -88,7 +89,6 @@ class Runtime:
     login_throttle: LoginThrottle
     tenancy: Tenancy
     databases: PlatformDatabases
-    storefront_changes: StorefrontChanges
     jwt_keys: tuple[JwtKey, ...] = field(repr=False)
     # Started by the API app when enabled; ``None`` in the CLI and with the feature off.
     credit_outbox: OutboxWorker | None = None
@@ -100,9 +100,7 @@ class Runtime:
         from sqlalchemy.ext.asyncio import async_sessionmaker
 
         from storefleet import blocking
-        from storefleet.commerce.public_tables import PUBLIC_TABLES, STOCK_TABLES
         from storefleet.control.accounts.login_failures import ControlFailures
-        from storefleet.control.hostnames.storefront_changes import StorefrontChanges
         from storefleet.control.placements.source import ControlPlacements
         from storefleet.db.engine import create_engine_for
         from storefleet.security import keystore, passwords
@@ -141,14 +139,7 @@ class Runtime:
             TenantLimits.from_settings(settings),
         )
         assert control_url.database
-        storefront_changes = StorefrontChanges(
-            engine,
-            public_tables=PUBLIC_TABLES,
-            stock_tables=STOCK_TABLES,
-            stock_lag=settings.storefront_stock_lag_seconds,
-        )
-        tenancy.after_commit.append(storefront_changes.committed)
-        return cls(
+        runtime = cls(
             settings=settings,
             control_url=control_url,
             control_engine=engine,
@@ -163,9 +154,26 @@ class Runtime:
             ),
             tenancy=tenancy,
             databases=PlatformDatabases.for_control(control_url.database),
-            storefront_changes=storefront_changes,
             jwt_keys=material.jwt_keys,
         )
+        tenancy.after_commit.append(runtime._storefront_committed)
+        return runtime
+
+    @functools.cached_property
+    def storefront_changes(self) -> StorefrontChanges:
+        """Announces writes to public tables (built on the first write or subscriber)."""
+        from storefleet.commerce.public_tables import PUBLIC_TABLES, STOCK_TABLES
+        from storefleet.control.hostnames.storefront_changes import StorefrontChanges
+
+        return StorefrontChanges(
+            self.control_engine,
+            public_tables=PUBLIC_TABLES,
+            stock_tables=STOCK_TABLES,
+            stock_lag=self.settings.storefront_stock_lag_seconds,
+        )
+
+    async def _storefront_committed(self, store_id: uuid.UUID, tables: frozenset[str]) -> None:
+        await self.storefront_changes.committed(store_id, tables)
 
     @property
     def provisioner(self) -> Provisioner:
@@ -236,7 +244,9 @@ class Runtime:
         budgets = self.__dict__.get("rate_budgets")  # a cached_property, if it was built
         if budgets is not None:
             await budgets.stop_sync()
-        await self.storefront_changes.aclose()
+        changes = self.__dict__.get("storefront_changes")
+        if changes is not None:
+            await changes.aclose()
         await self.tenancy.aclose()
         if self._provisioner is not None:
             self._provisioner.close()

@@ -30,7 +30,9 @@ class Stores(Protocol):
 
 class Plane(Stores, Protocol):
     provisioner: Provisioner
-    storefront_changes: StorefrontChanges
+
+    @property
+    def storefront_changes(self) -> StorefrontChanges: ...
 
 
 async def store_scope(stores: Stores, store_id: uuid.UUID) -> StoreScope:
