@@ -196,6 +196,8 @@ async def evaluate(
     whose usage limit was reached since it was applied is a 409 naming ``code``, the same
     answer ``redeem`` gives when it loses the race for the last use.
     """
+    if not codes and not lines and shipping <= 0:
+        return DiscountResult([], [], 0)  # no discount can give anything: skip the read
     now = now or datetime.now(UTC)
     subtotal = sum(line.subtotal for line in lines)
     candidates: list[tuple[Discount, DiscountCode | None]] = []

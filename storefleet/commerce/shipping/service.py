@@ -84,35 +84,37 @@ async def options_for(
     """Every active method of a matching zone with a rate in ``currency``, cheapest rate each."""
     if not address or not address.get("country"):
         return []
-    zones = [
-        z
-        for z in (
-            await session.execute(select(ShippingZone).order_by(ShippingZone.position))
-        ).scalars()
-        if zone_matches(z, address)
-    ]
-    if not zones:
-        return []
-    zone_order = {z.id: i for i, z in enumerate(zones)}
-    methods = list(
-        (
-            await session.execute(
-                select(ShippingMethod).where(
-                    ShippingMethod.zone_id.in_(list(zone_order)), ShippingMethod.is_active
-                )
-            )
-        ).scalars()
-    )
-    if not methods:
-        return []
-    rates = (
+    # One statement: zones with their active methods and the rates in the currency.
+    rows = (
         await session.execute(
-            select(ShippingRate).where(
-                ShippingRate.method_id.in_([m.id for m in methods]),
-                ShippingRate.currency == currency,
+            select(ShippingZone, ShippingMethod, ShippingRate)
+            .join(
+                ShippingMethod,
+                (ShippingMethod.store_id == ShippingZone.store_id)
+                & (ShippingMethod.zone_id == ShippingZone.id)
+                & ShippingMethod.is_active,
             )
+            .join(
+                ShippingRate,
+                (ShippingRate.store_id == ShippingMethod.store_id)
+                & (ShippingRate.method_id == ShippingMethod.id)
+                & (ShippingRate.currency == currency),
+            )
+            .order_by(ShippingZone.position, ShippingZone.id)
         )
-    ).scalars()
+    ).all()
+    zone_order: dict[uuid.UUID, int] = {}
+    methods: dict[uuid.UUID, ShippingMethod] = {}
+    rates: list[ShippingRate] = []
+    matches: dict[uuid.UUID, bool] = {}
+    for zone, method, rate in rows:
+        if zone.id not in matches:
+            matches[zone.id] = zone_matches(zone, address)
+            if matches[zone.id]:
+                zone_order[zone.id] = len(zone_order)
+        if matches[zone.id]:
+            methods[method.id] = method
+            rates.append(rate)
     cheapest: dict[uuid.UUID, int] = {}
     for rate in rates:
         amount = rate_amount(rate, subtotal, weight_grams)
@@ -120,7 +122,7 @@ async def options_for(
             cheapest[rate.method_id] = amount
     options = [
         ShippingOption(m.id, m.code, m.name, cheapest[m.id], currency)
-        for m in sorted(methods, key=lambda m: (zone_order[m.zone_id], m.position, m.name))
+        for m in sorted(methods.values(), key=lambda m: (zone_order[m.zone_id], m.position, m.name))
         if m.id in cheapest
     ]
     return options

@@ -106,13 +106,14 @@ async def rates_for(
     key = (tax_class_id, country, str(region), str(postal))
     if cache is not None and key in cache:
         return cache[key]
-    class_id = tax_class_id or await default_class_id(session)
-    if class_id is None:
-        return TaxRates()
+    # The default class is looked up in the same statement (no default class: no rules).
+    of_class = TaxRule.tax_id == (
+        tax_class_id
+        if tax_class_id is not None
+        else select(TaxClass.id).where(TaxClass.is_default).scalar_subquery()
+    )
     rules = (
-        await session.execute(
-            select(TaxRule).where(TaxRule.tax_id == class_id, TaxRule.country == country)
-        )
+        await session.execute(select(TaxRule).where(of_class, TaxRule.country == country))
     ).scalars()
     matches = [(s, r) for r in rules if (s := _specificity(r, region, postal)) is not None]
     if not matches:
