@@ -202,6 +202,7 @@ async def checkout(
             for i, line in enumerate(totals.lines)
         ],
         order_id=order_id,
+        variants={line.variant_id: line.variant for line in totals.lines if line.variant},
     )
     number = await next_order_number(session, store_id)
     now = datetime.now(UTC)
