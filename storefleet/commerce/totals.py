@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.catalog.models import Product, ProductImage, ProductVariant
@@ -37,6 +37,22 @@ from storefleet.errors import InvalidInput
 from storefleet.schemas import INT32_MAX, INT64_MAX
 
 UNAVAILABLE = "This item is not available"
+# Built once: a reused statement keeps its cache key (SQLAlchemy memoizes it per object).
+SELLABLE_VARIANTS = (
+    select(ProductVariant, Product)
+    .join(
+        Product,
+        (Product.store_id == ProductVariant.store_id) & (Product.id == ProductVariant.product_id),
+    )
+    .where(
+        ProductVariant.id.in_(bindparam("ids", expanding=True)),
+        ProductVariant.live(),
+        Product.live(),
+        Product.status == "active",
+        Product.published_at.is_not(None),
+        Product.published_at <= bindparam("now"),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -108,22 +124,7 @@ async def sellable_variants(
     if not variant_ids:
         return {}
     now = at or datetime.now(UTC)
-    rows = await session.execute(
-        select(ProductVariant, Product)
-        .join(
-            Product,
-            (Product.store_id == ProductVariant.store_id)
-            & (Product.id == ProductVariant.product_id),
-        )
-        .where(
-            ProductVariant.id.in_(list(set(variant_ids))),
-            ProductVariant.live(),
-            Product.live(),
-            Product.status == "active",
-            Product.published_at.is_not(None),
-            Product.published_at <= now,
-        )
-    )
+    rows = await session.execute(SELLABLE_VARIANTS, {"ids": list(set(variant_ids)), "now": now})
     return {variant.id: (variant, product) for variant, product in rows.all()}
 
 

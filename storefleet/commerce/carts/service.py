@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce import totals as totals_engine
@@ -39,6 +39,14 @@ ITEM_NOT_FOUND = "Cart item not found"
 MAX_ITEMS = 100
 MAX_CODES = 5
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,128}")
+# Built once: a reused statement keeps its cache key (SQLAlchemy memoizes it per object).
+CART_BY_TOKEN = select(Cart).where(Cart.token == bindparam("token"))
+CART_BY_TOKEN_LOCKED = CART_BY_TOKEN.with_for_update()
+ITEMS_OF_CART = (
+    select(CartItem)
+    .where(CartItem.cart_id == bindparam("cart_id"))
+    .order_by(CartItem.created_at, CartItem.id)
+)
 
 
 def new_token() -> str:
@@ -115,10 +123,8 @@ async def cart_currency(session: AsyncSession, currency: str | None) -> str:
 async def get_cart(session: AsyncSession, token: str, *, lock: bool = False) -> Cart:
     if not TOKEN_PATTERN.fullmatch(token):
         raise NotFound(CART_NOT_FOUND)
-    query = select(Cart).where(Cart.token == token)
-    if lock:
-        query = query.with_for_update()
-    cart = (await session.execute(query)).scalar_one_or_none()
+    query = CART_BY_TOKEN_LOCKED if lock else CART_BY_TOKEN
+    cart = (await session.execute(query, {"token": token})).scalar_one_or_none()
     if cart is None:
         raise NotFound(CART_NOT_FOUND)
     return cart
@@ -141,11 +147,7 @@ async def open_cart(session: AsyncSession, token: str) -> Cart:
 
 
 async def items_of(session: AsyncSession, cart: Cart) -> list[CartItem]:
-    rows = await session.execute(
-        select(CartItem)
-        .where(CartItem.cart_id == cart.id)
-        .order_by(CartItem.created_at, CartItem.id)
-    )
+    rows = await session.execute(ITEMS_OF_CART, {"cart_id": cart.id})
     return list(rows.scalars())
 
 

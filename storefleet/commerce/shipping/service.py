@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.pricing.service import require_enabled_currency
@@ -73,6 +73,26 @@ def rate_amount(rate: ShippingRate, subtotal: int, weight_grams: int) -> int | N
     return None
 
 
+# One statement (built once, so its cache key is memoized): the zones with their active
+# methods and those methods' rates in the currency.
+ZONES_METHODS_RATES = (
+    select(ShippingZone, ShippingMethod, ShippingRate)
+    .join(
+        ShippingMethod,
+        (ShippingMethod.store_id == ShippingZone.store_id)
+        & (ShippingMethod.zone_id == ShippingZone.id)
+        & ShippingMethod.is_active,
+    )
+    .join(
+        ShippingRate,
+        (ShippingRate.store_id == ShippingMethod.store_id)
+        & (ShippingRate.method_id == ShippingMethod.id)
+        & (ShippingRate.currency == bindparam("currency")),
+    )
+    .order_by(ShippingZone.position, ShippingZone.id)
+)
+
+
 async def options_for(
     session: AsyncSession,
     *,
@@ -84,25 +104,7 @@ async def options_for(
     """Every active method of a matching zone with a rate in ``currency``, cheapest rate each."""
     if not address or not address.get("country"):
         return []
-    # One statement: zones with their active methods and the rates in the currency.
-    rows = (
-        await session.execute(
-            select(ShippingZone, ShippingMethod, ShippingRate)
-            .join(
-                ShippingMethod,
-                (ShippingMethod.store_id == ShippingZone.store_id)
-                & (ShippingMethod.zone_id == ShippingZone.id)
-                & ShippingMethod.is_active,
-            )
-            .join(
-                ShippingRate,
-                (ShippingRate.store_id == ShippingMethod.store_id)
-                & (ShippingRate.method_id == ShippingMethod.id)
-                & (ShippingRate.currency == currency),
-            )
-            .order_by(ShippingZone.position, ShippingZone.id)
-        )
-    ).all()
+    rows = (await session.execute(ZONES_METHODS_RATES, {"currency": currency})).all()
     zone_order: dict[uuid.UUID, int] = {}
     methods: dict[uuid.UUID, ShippingMethod] = {}
     rates: list[ShippingRate] = []
