@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.catalog.models import Product, ProductImage, ProductVariant
-from storefleet.commerce.pricing.service import PricingContext, unit_prices
+from storefleet.commerce.pricing.service import PricingContext, UnitPrice, unit_prices
 from storefleet.commerce.promotions import engine as promotions
 from storefleet.commerce.promotions.engine import AppliedDiscount, PricedLine
 from storefleet.commerce.shipping.service import ShippingOption, options_for
@@ -37,6 +37,22 @@ from storefleet.errors import InvalidInput
 from storefleet.schemas import INT32_MAX, INT64_MAX
 
 UNAVAILABLE = "This item is not available"
+# Built once: a reused statement keeps its cache key (SQLAlchemy memoizes it per object).
+SELLABLE_VARIANTS = (
+    select(ProductVariant, Product)
+    .join(
+        Product,
+        (Product.store_id == ProductVariant.store_id) & (Product.id == ProductVariant.product_id),
+    )
+    .where(
+        ProductVariant.id.in_(bindparam("ids", expanding=True)),
+        ProductVariant.live(),
+        Product.live(),
+        Product.status == "active",
+        Product.published_at.is_not(None),
+        Product.published_at <= bindparam("now"),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -108,22 +124,7 @@ async def sellable_variants(
     if not variant_ids:
         return {}
     now = at or datetime.now(UTC)
-    rows = await session.execute(
-        select(ProductVariant, Product)
-        .join(
-            Product,
-            (Product.store_id == ProductVariant.store_id)
-            & (Product.id == ProductVariant.product_id),
-        )
-        .where(
-            ProductVariant.id.in_(list(set(variant_ids))),
-            ProductVariant.live(),
-            Product.live(),
-            Product.status == "active",
-            Product.published_at.is_not(None),
-            Product.published_at <= now,
-        )
-    )
+    rows = await session.execute(SELLABLE_VARIANTS, {"ids": list(set(variant_ids)), "now": now})
     return {variant.id: (variant, product) for variant, product in rows.all()}
 
 
@@ -155,6 +156,45 @@ async def images_for(session: AsyncSession, lines: Sequence[LineTotals]) -> dict
     return out
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """What the lines' variants are and cost now: read once per request, so a change that
+    checks an item (``carts.add_item``) and the totals after it share the reads."""
+
+    sellable: dict[uuid.UUID, tuple[ProductVariant, Product]]
+    prices: dict[uuid.UUID, UnitPrice]
+    at: datetime
+
+
+def quantities_of(lines: Sequence[CartLine]) -> dict[uuid.UUID, int]:
+    quantities: dict[uuid.UUID, int] = {}
+    for line in lines:
+        quantities[line.variant_id] = quantities.get(line.variant_id, 0) + line.quantity
+    return quantities
+
+
+def country_of(*addresses: dict[str, Any] | None) -> str | None:
+    return next((a.get("country") for a in addresses if a), None)
+
+
+async def catalog_for(
+    session: AsyncSession,
+    quantities: dict[uuid.UUID, int],
+    *,
+    currency: str,
+    country: str | None,
+    customer_group: str | None = None,
+) -> Catalog:
+    now = datetime.now(UTC)
+    sellable = await sellable_variants(session, list(quantities), at=now)
+    prices = await unit_prices(
+        session,
+        {v: q for v, q in quantities.items() if v in sellable},
+        PricingContext(currency, customer_group=customer_group, country=country, at=now),
+    )
+    return Catalog(sellable, prices, now)
+
+
 async def compute(
     session: AsyncSession,
     *,
@@ -167,20 +207,20 @@ async def compute(
     email: str | None = None,
     customer_group: str | None = None,
     strict: bool = False,
+    catalog: Catalog | None = None,
 ) -> Totals:
     """Totals of ``lines``. ``strict`` (checkout) refuses what a cart view only leaves out:
-    unavailable items, unusable codes, a missing or unavailable shipping method."""
-    now = datetime.now(UTC)
-    quantities: dict[uuid.UUID, int] = {}
-    for line in lines:
-        quantities[line.variant_id] = quantities.get(line.variant_id, 0) + line.quantity
-    sellable = await sellable_variants(session, list(quantities), at=now)
-    country = (shipping_address or billing_address or {}).get("country")
-    prices = await unit_prices(
-        session,
-        {v: q for v, q in quantities.items() if v in sellable},
-        PricingContext(currency, customer_group=customer_group, country=country, at=now),
-    )
+    unavailable items, unusable codes, a missing or unavailable shipping method.
+    ``catalog``: the lines' variants and prices when the caller has just read them."""
+    if catalog is None:
+        catalog = await catalog_for(
+            session,
+            quantities_of(lines),
+            currency=currency,
+            country=country_of(shipping_address, billing_address),
+            customer_group=customer_group,
+        )
+    sellable, prices, now = catalog.sellable, catalog.prices, catalog.at
     out: list[LineTotals] = []
     for line in lines:
         found = sellable.get(line.variant_id)

@@ -56,12 +56,17 @@ def ensure_database(admin_url: URL, name: str, *, template: str | None = None) -
 
 def create_engine_for(url: URL, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     """The control-plane engine; no server-side prepared statements, so it also works when
-    the control database sits behind a transaction-mode pooler (Supavisor port 6543)."""
+    the control database sits behind a transaction-mode pooler (Supavisor port 6543).
+
+    No pre-ping, like the tenant engines: a ping is a ``SELECT 1`` plus its own BEGIN and
+    ROLLBACK on every checkout, which tripled the round trips of a credit spend. A
+    connection the server closed fails its statement as a disconnect, which invalidates
+    the pool, and connections are recycled every 30 minutes."""
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={"prepare_threshold": None},
     )

@@ -60,7 +60,7 @@ async def create_cart(
     cart = await service.create_cart(
         s, placement.store_id, currency=body.currency if body else None, customer=customer
     )
-    return service.cart_out(cart, await service.refresh(s, cart))
+    return service.cart_out(cart, await service.refresh(s, cart, []))
 
 
 @router.get("/{token}", response_model=CartOut)
@@ -74,8 +74,8 @@ async def add_item(
     token: str, body: ItemAdd, placement: StorefrontStore, s: TenantSession
 ) -> CartOut:
     cart = await service.open_cart(s, token)
-    await service.add_item(s, cart, body.variant_id, body.quantity)
-    return service.cart_out(cart, await service.refresh(s, cart))
+    items, catalog = await service.add_item(s, cart, body.variant_id, body.quantity)
+    return service.cart_out(cart, await service.refresh(s, cart, items, catalog=catalog))
 
 
 @router.patch("/{token}/items/{item_id}", response_model=CartOut)

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce import totals as totals_engine
@@ -26,14 +26,10 @@ from storefleet.commerce.carts.schemas import (
     CartOut,
 )
 from storefleet.commerce.customers.models import Customer
-from storefleet.commerce.pricing.service import (
-    PricingContext,
-    default_currency,
-    require_enabled_currency,
-    unit_prices,
-)
+from storefleet.commerce.pricing.models import CurrencySetting
 from storefleet.commerce.promotions import engine as promotions
-from storefleet.commerce.totals import CartLine, Totals
+from storefleet.commerce.totals import CartLine, Catalog, Totals
+from storefleet.db.ids import uuid7
 from storefleet.db.queries import get_or_404
 from storefleet.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 
@@ -43,6 +39,14 @@ ITEM_NOT_FOUND = "Cart item not found"
 MAX_ITEMS = 100
 MAX_CODES = 5
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,128}")
+# Built once: a reused statement keeps its cache key (SQLAlchemy memoizes it per object).
+CART_BY_TOKEN = select(Cart).where(Cart.token == bindparam("token"))
+CART_BY_TOKEN_LOCKED = CART_BY_TOKEN.with_for_update()
+ITEMS_OF_CART = (
+    select(CartItem)
+    .where(CartItem.cart_id == bindparam("cart_id"))
+    .order_by(CartItem.created_at, CartItem.id)
+)
 
 
 def new_token() -> str:
@@ -79,12 +83,9 @@ async def create_cart(
     currency: str | None,
     customer: Customer | None,
 ) -> Cart:
-    if currency is None:
-        currency = await default_currency(session)
-        if currency is None:
-            raise InvalidInput("The store has no default currency", field="currency")
-    await require_enabled_currency(session, currency, field="currency")
+    currency = await cart_currency(session, currency)
     cart = Cart(
+        id=uuid7(),
         store_id=store_id,
         token=new_token(),
         currency=currency,
@@ -94,18 +95,36 @@ async def create_cart(
         status="active",
         expires_at=datetime.now(UTC) + CART_TTL,
     )
-    session.add(cart)
-    await session.flush()
+    session.add(cart)  # written with its totals by ``refresh``
     return cart
+
+
+async def cart_currency(session: AsyncSession, currency: str | None) -> str:
+    """``currency`` if the store has enabled it, else (None) the store's default: one read."""
+    rows = (
+        await session.execute(
+            select(CurrencySetting.code, CurrencySetting.is_default, CurrencySetting.is_enabled)
+        )
+    ).all()
+    if currency is None:
+        currency = next((code for code, is_default, _ in rows if is_default), None)
+        if currency is None:
+            raise InvalidInput("The store has no default currency", field="currency")
+    enabled = {code for code, _, is_enabled in rows if is_enabled}
+    if currency not in enabled:
+        raise InvalidInput(
+            f"currency {currency} is not enabled for this store"
+            + (f" (enabled: {', '.join(sorted(enabled))})" if enabled else ""),
+            field="currency",
+        )
+    return currency
 
 
 async def get_cart(session: AsyncSession, token: str, *, lock: bool = False) -> Cart:
     if not TOKEN_PATTERN.fullmatch(token):
         raise NotFound(CART_NOT_FOUND)
-    query = select(Cart).where(Cart.token == token)
-    if lock:
-        query = query.with_for_update()
-    cart = (await session.execute(query)).scalar_one_or_none()
+    query = CART_BY_TOKEN_LOCKED if lock else CART_BY_TOKEN
+    cart = (await session.execute(query, {"token": token})).scalar_one_or_none()
     if cart is None:
         raise NotFound(CART_NOT_FOUND)
     return cart
@@ -128,11 +147,7 @@ async def open_cart(session: AsyncSession, token: str) -> Cart:
 
 
 async def items_of(session: AsyncSession, cart: Cart) -> list[CartItem]:
-    rows = await session.execute(
-        select(CartItem)
-        .where(CartItem.cart_id == cart.id)
-        .order_by(CartItem.created_at, CartItem.id)
-    )
+    rows = await session.execute(ITEMS_OF_CART, {"cart_id": cart.id})
     return list(rows.scalars())
 
 
@@ -143,6 +158,7 @@ async def totals_of(
     *,
     strict: bool = False,
     shipping_method_id: uuid.UUID | None = None,
+    catalog: Catalog | None = None,
 ) -> Totals:
     if items is None:
         items = await items_of(session, cart)
@@ -156,6 +172,7 @@ async def totals_of(
         codes=list(cart.applied_codes or []),
         email=cart.email,
         strict=strict,
+        catalog=catalog,
     )
 
 
@@ -169,50 +186,65 @@ def cache_totals(cart: Cart, totals: Totals) -> None:
     cart.updated_at = datetime.now(UTC)
 
 
-async def refresh(session: AsyncSession, cart: Cart) -> Totals:
-    totals = await totals_of(session, cart)
+async def refresh(
+    session: AsyncSession,
+    cart: Cart,
+    items: list[CartItem] | None = None,
+    *,
+    catalog: Catalog | None = None,
+) -> Totals:
+    """Totals of the cart as changed in the session (``items``: its lines, when the caller
+    has them), then ONE flush: the change and the cached totals go out together."""
+    with session.no_autoflush:
+        totals = await totals_of(session, cart, items, catalog=catalog)
     cache_totals(cart, totals)
     await session.flush()
     return totals
 
 
-async def add_item(session: AsyncSession, cart: Cart, variant_id: uuid.UUID, quantity: int) -> None:
-    """Only a live variant of an active product with a price in the cart's currency."""
-    sellable = await totals_engine.sellable_variants(session, [variant_id])
-    if variant_id not in sellable:
-        raise InvalidInput(totals_engine.UNAVAILABLE, field="variant_id")
-    existing = (
-        await session.execute(
-            select(CartItem).where(CartItem.cart_id == cart.id, CartItem.variant_id == variant_id)
-        )
-    ).scalar_one_or_none()
+async def add_item(
+    session: AsyncSession, cart: Cart, variant_id: uuid.UUID, quantity: int
+) -> tuple[list[CartItem], Catalog]:
+    """Only a live variant of an active product with a price in the cart's currency.
+
+    Nothing is flushed: the cart's items after the change and the catalog read to check it
+    go to ``refresh``, which prices the cart from the same reads."""
+    items = await items_of(session, cart)
+    existing = next((i for i in items if i.variant_id == variant_id), None)
     new_quantity = quantity + (existing.quantity if existing else 0)
+    quantities = totals_engine.quantities_of(
+        [CartLine(i.variant_id, i.quantity) for i in items if i is not existing]
+    )
+    quantities[variant_id] = new_quantity
+    catalog = await totals_engine.catalog_for(
+        session,
+        quantities,
+        currency=cart.currency,
+        country=totals_engine.country_of(cart.shipping_address, cart.billing_address),
+    )
+    if variant_id not in catalog.sellable:
+        raise InvalidInput(totals_engine.UNAVAILABLE, field="variant_id")
     if new_quantity > MAX_LINE_QUANTITY:
         raise InvalidInput(f"At most {MAX_LINE_QUANTITY} of one item", field="quantity")
-    price = (
-        await unit_prices(session, {variant_id: new_quantity}, PricingContext(cart.currency))
-    ).get(variant_id)
+    price = catalog.prices.get(variant_id)
     if price is None:
         raise InvalidInput(f"This item is not sold in {cart.currency}", field="variant_id")
     if existing is not None:
         existing.quantity = new_quantity
         existing.unit_amount = price.amount
-    else:
-        count = await session.scalar(
-            select(func.count()).select_from(CartItem).where(CartItem.cart_id == cart.id)
-        )
-        if int(count or 0) >= MAX_ITEMS:
-            raise InvalidInput(f"A cart holds at most {MAX_ITEMS} items", field="variant_id")
-        session.add(
-            CartItem(
-                store_id=cart.store_id,
-                cart_id=cart.id,
-                variant_id=variant_id,
-                quantity=new_quantity,
-                unit_amount=price.amount,
-            )
-        )
-    await session.flush()
+        return items, catalog
+    if len(items) >= MAX_ITEMS:
+        raise InvalidInput(f"A cart holds at most {MAX_ITEMS} items", field="variant_id")
+    item = CartItem(
+        id=uuid7(),
+        store_id=cart.store_id,
+        cart_id=cart.id,
+        variant_id=variant_id,
+        quantity=new_quantity,
+        unit_amount=price.amount,
+    )
+    session.add(item)
+    return [*items, item], catalog
 
 
 async def _item(session: AsyncSession, cart: Cart, item_id: uuid.UUID) -> CartItem:
@@ -267,10 +299,10 @@ async def set_addresses(
     shipping_address: dict[str, Any],
     billing_address: dict[str, Any] | None,
 ) -> None:
+    """Flushed with the totals by ``refresh``."""
     cart.email = email
     cart.shipping_address = shipping_address
     cart.billing_address = billing_address
-    await session.flush()
 
 
 async def set_shipping_method(session: AsyncSession, cart: Cart, method_id: uuid.UUID) -> Totals:

@@ -8,7 +8,7 @@ the CHECK constraints (all counts ≥ 0) are the last wall.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -84,18 +84,22 @@ async def reserve(
     cart_id: uuid.UUID | None = None,
     kind: str = "order_allocation",
     expires_at: datetime | None = None,
+    variants: Mapping[uuid.UUID, ProductVariant] | None = None,
 ) -> list[InventoryReservation]:
-    """Reserve every line or raise Conflict naming the first line that cannot be had."""
-    variants = {
-        v.id: v
-        for v in (
-            await session.execute(
-                select(ProductVariant).where(
-                    ProductVariant.id.in_([line.variant_id for line in lines])
+    """Reserve every line or raise Conflict naming the first line that cannot be had.
+
+    ``variants``: the lines' variant rows when the caller has just read them (checkout)."""
+    if variants is None:
+        variants = {
+            v.id: v
+            for v in (
+                await session.execute(
+                    select(ProductVariant).where(
+                        ProductVariant.id.in_([line.variant_id for line in lines])
+                    )
                 )
-            )
-        ).scalars()
-    }
+            ).scalars()
+        }
     made: list[InventoryReservation] = []
     for line in sorted(lines, key=lambda item: str(item.variant_id)):
         variant = variants.get(line.variant_id)

@@ -77,6 +77,7 @@ class CheckoutRequest:
 class CheckoutResult:
     order: Order
     created: bool
+    items: list[OrderItem] | None = None  # the new order's lines (a replay reads them)
 
 
 def check_idempotency_key(key: str | None) -> str:
@@ -201,6 +202,7 @@ async def checkout(
             for i, line in enumerate(totals.lines)
         ],
         order_id=order_id,
+        variants={line.variant_id: line.variant for line in totals.lines if line.variant},
     )
     number = await next_order_number(session, store_id)
     now = datetime.now(UTC)
@@ -223,10 +225,12 @@ async def checkout(
         email=email,
         customer_id=customer.id if customer else None,
     )
+    lines: list[OrderItem] = []
     for position, line in enumerate(totals.lines):
         assert line.product is not None and line.variant is not None
-        session.add(
+        lines.append(
             OrderItem(
+                id=uuid7(),
                 store_id=store_id,
                 # Lines keep the cart's order: one transaction shares one now().
                 created_at=now + timedelta(microseconds=position),
@@ -247,6 +251,7 @@ async def checkout(
                 total_amount=line.total_amount,
             )
         )
+    session.add_all(lines)
     actor = f"customer:{customer.id}" if customer and not customer.is_guest else "guest"
     session.add(
         OrderEvent(
@@ -282,7 +287,7 @@ async def checkout(
     cart.customer_id = cart.customer_id or (customer.id if customer else None)
     carts.cache_totals(cart, totals)
     await session.flush()
-    return CheckoutResult(order, created=True)
+    return CheckoutResult(order, created=True, items=lines)
 
 
 def _new_order(

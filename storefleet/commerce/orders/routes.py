@@ -235,7 +235,10 @@ async def checkout(
             customer=customer,
             plan_limits=plan_limits,
         )
-        out = storefront_order_out(result.order, await queries.items_of(s, result.order.id))
+        items = result.items
+        if items is None:
+            items = await queries.items_of(s, result.order.id)
+        out = storefront_order_out(result.order, items)
     return JSONResponse(
         out.model_dump(mode="json"),
         status_code=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.money import percent_of
@@ -23,6 +23,14 @@ from storefleet.db.ids import uuid7
 from storefleet.db.queries import Rows, get_or_404, paged
 from storefleet.errors import Conflict, InvalidInput
 from storefleet.schemas import MUST_NOT, apply_changes, refuse_nulls
+
+# Built once: a reused statement keeps its cache key (SQLAlchemy memoizes it per object).
+ALL_RULES = select(PriceRule)
+PRICES_FOR = select(Price).where(
+    Price.variant_id.in_(bindparam("variants", expanding=True)),
+    Price.currency == bindparam("currency"),
+    or_(Price.price_rule_id.is_(None), Price.price_rule_id.in_(bindparam("rules", expanding=True))),
+)
 
 
 @dataclass(frozen=True)
@@ -87,19 +95,10 @@ async def unit_prices(
         return {}
     now = ctx.at or datetime.now(UTC)
     rules = {
-        r.id: r
-        for r in (await session.execute(select(PriceRule))).scalars()
-        if _rule_applies(r, ctx, now)
+        r.id: r for r in (await session.execute(ALL_RULES)).scalars() if _rule_applies(r, ctx, now)
     }
-    rows = (
-        await session.execute(
-            select(Price).where(
-                Price.variant_id.in_(list(variant_quantities)),
-                Price.currency == ctx.currency,
-                or_(Price.price_rule_id.is_(None), Price.price_rule_id.in_(list(rules) or [None])),
-            )
-        )
-    ).scalars()
+    params = {"variants": list(variant_quantities), "currency": ctx.currency, "rules": list(rules)}
+    rows = (await session.execute(PRICES_FOR, params)).scalars()
     best: dict[uuid.UUID, tuple[tuple[int, int], Price]] = {}
     for price in rows:
         quantity = variant_quantities[price.variant_id]

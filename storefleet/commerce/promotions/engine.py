@@ -177,6 +177,10 @@ async def _customer_uses(session: AsyncSession, discount_id: uuid.UUID, email: s
     )
 
 
+# Built once: a reused statement keeps its cache key (SQLAlchemy memoizes it per object).
+AUTOMATIC_DISCOUNTS = select(Discount).where(Discount.is_automatic, Discount.is_active)
+
+
 async def evaluate(
     session: AsyncSession,
     *,
@@ -196,6 +200,8 @@ async def evaluate(
     whose usage limit was reached since it was applied is a 409 naming ``code``, the same
     answer ``redeem`` gives when it loses the race for the last use.
     """
+    if not codes and not lines and shipping <= 0:
+        return DiscountResult([], [], 0)  # no discount can give anything: skip the read
     now = now or datetime.now(UTC)
     subtotal = sum(line.subtotal for line in lines)
     candidates: list[tuple[Discount, DiscountCode | None]] = []
@@ -226,9 +232,7 @@ async def evaluate(
         if discount.id not in seen:
             seen.add(discount.id)
             candidates.append((discount, code))
-    automatic = (
-        await session.execute(select(Discount).where(Discount.is_automatic, Discount.is_active))
-    ).scalars()
+    automatic = (await session.execute(AUTOMATIC_DISCOUNTS)).scalars()
     for discount in automatic:
         if discount.id not in seen and _usable(discount, now, subtotal, currency) is None:
             seen.add(discount.id)

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.pricing.service import require_enabled_currency
@@ -73,6 +73,26 @@ def rate_amount(rate: ShippingRate, subtotal: int, weight_grams: int) -> int | N
     return None
 
 
+# One statement (built once, so its cache key is memoized): the zones with their active
+# methods and those methods' rates in the currency.
+ZONES_METHODS_RATES = (
+    select(ShippingZone, ShippingMethod, ShippingRate)
+    .join(
+        ShippingMethod,
+        (ShippingMethod.store_id == ShippingZone.store_id)
+        & (ShippingMethod.zone_id == ShippingZone.id)
+        & ShippingMethod.is_active,
+    )
+    .join(
+        ShippingRate,
+        (ShippingRate.store_id == ShippingMethod.store_id)
+        & (ShippingRate.method_id == ShippingMethod.id)
+        & (ShippingRate.currency == bindparam("currency")),
+    )
+    .order_by(ShippingZone.position, ShippingZone.id)
+)
+
+
 async def options_for(
     session: AsyncSession,
     *,
@@ -84,35 +104,19 @@ async def options_for(
     """Every active method of a matching zone with a rate in ``currency``, cheapest rate each."""
     if not address or not address.get("country"):
         return []
-    zones = [
-        z
-        for z in (
-            await session.execute(select(ShippingZone).order_by(ShippingZone.position))
-        ).scalars()
-        if zone_matches(z, address)
-    ]
-    if not zones:
-        return []
-    zone_order = {z.id: i for i, z in enumerate(zones)}
-    methods = list(
-        (
-            await session.execute(
-                select(ShippingMethod).where(
-                    ShippingMethod.zone_id.in_(list(zone_order)), ShippingMethod.is_active
-                )
-            )
-        ).scalars()
-    )
-    if not methods:
-        return []
-    rates = (
-        await session.execute(
-            select(ShippingRate).where(
-                ShippingRate.method_id.in_([m.id for m in methods]),
-                ShippingRate.currency == currency,
-            )
-        )
-    ).scalars()
+    rows = (await session.execute(ZONES_METHODS_RATES, {"currency": currency})).all()
+    zone_order: dict[uuid.UUID, int] = {}
+    methods: dict[uuid.UUID, ShippingMethod] = {}
+    rates: list[ShippingRate] = []
+    matches: dict[uuid.UUID, bool] = {}
+    for zone, method, rate in rows:
+        if zone.id not in matches:
+            matches[zone.id] = zone_matches(zone, address)
+            if matches[zone.id]:
+                zone_order[zone.id] = len(zone_order)
+        if matches[zone.id]:
+            methods[method.id] = method
+            rates.append(rate)
     cheapest: dict[uuid.UUID, int] = {}
     for rate in rates:
         amount = rate_amount(rate, subtotal, weight_grams)
@@ -120,7 +124,7 @@ async def options_for(
             cheapest[rate.method_id] = amount
     options = [
         ShippingOption(m.id, m.code, m.name, cheapest[m.id], currency)
-        for m in sorted(methods, key=lambda m: (zone_order[m.zone_id], m.position, m.name))
+        for m in sorted(methods.values(), key=lambda m: (zone_order[m.zone_id], m.position, m.name))
         if m.id in cheapest
     ]
     return options

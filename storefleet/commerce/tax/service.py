@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.commerce.money import BASIS_POINTS, round_half_up
@@ -106,14 +106,9 @@ async def rates_for(
     key = (tax_class_id, country, str(region), str(postal))
     if cache is not None and key in cache:
         return cache[key]
-    class_id = tax_class_id or await default_class_id(session)
-    if class_id is None:
-        return TaxRates()
-    rules = (
-        await session.execute(
-            select(TaxRule).where(TaxRule.tax_id == class_id, TaxRule.country == country)
-        )
-    ).scalars()
+    params: dict[str, Any] = {"country": country, "class_id": tax_class_id}
+    query = RULES_OF_DEFAULT_CLASS if tax_class_id is None else RULES_OF_CLASS
+    rules = (await session.execute(query, params)).scalars()
     matches = [(s, r) for r in rules if (s := _specificity(r, region, postal)) is not None]
     if not matches:
         result = TaxRates()
@@ -139,9 +134,20 @@ TAX_RULE_NOT_FOUND = "Tax rule not found"
 PRICES_INCLUDE_TAX = "prices_include_tax"
 
 
+STORE_SETTINGS = select(StoreProfile.settings)  # built once: its cache key is memoized
+RULES_OF_CLASS = select(TaxRule).where(
+    TaxRule.tax_id == bindparam("class_id"), TaxRule.country == bindparam("country")
+)
+# No class given: the default class is looked up in the same statement (none: no rules).
+RULES_OF_DEFAULT_CLASS = select(TaxRule).where(
+    TaxRule.tax_id == select(TaxClass.id).where(TaxClass.is_default).scalar_subquery(),
+    TaxRule.country == bindparam("country"),
+)
+
+
 async def prices_include_tax(session: AsyncSession) -> bool:
     """Whether the store's prices are entered with tax included (``stores.settings``)."""
-    settings = await session.scalar(select(StoreProfile.settings))
+    settings = await session.scalar(STORE_SETTINGS)
     return bool((settings or {}).get(PRICES_INCLUDE_TAX, False))
 
 

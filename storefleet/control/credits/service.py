@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storefleet.control.credits.models import (
     CreditBalance,
@@ -23,6 +23,8 @@ from storefleet.control.credits.models import (
     CreditTransaction,
     ServiceCreditCost,
 )
+from storefleet.control.credits.statements import LEDGER_COLUMNS, SPEND
+from storefleet.db.ids import uuid7
 from storefleet.db.queries import Rows, paged
 from storefleet.errors import InvalidInput, NotFound, PaymentRequired
 
@@ -184,22 +186,36 @@ async def spend(
     idempotency_key: str,
     actor: str = "system",
 ) -> Posted:
-    """``await credits.spend(store, "service.key", idempotency_key=...)``: one atomic debit."""
-    async with control_sessions() as session, session.begin():
-        existing = await _existing(session, store_id, check_idempotency_key(idempotency_key))
-        if existing is not None:
+    """``await credits.spend(store, "service.key", idempotency_key=...)``: one atomic debit,
+    one statement (``statements.SPEND``)."""
+    params = {
+        "id": uuid7(),
+        "store": store_id,
+        "key": check_idempotency_key(idempotency_key),
+        "service": service_key,
+        "actor": actor,
+    }
+    engine: AsyncEngine = control_sessions.kw["bind"]  # Core: no unit of work to set up
+    try:
+        async with engine.begin() as conn:
+            row = (await conn.execute(SPEND, params)).one()
+            if row.outcome == "lost_race":
+                raise _LostRace  # rolls our debit back
+    except _LostRace:
+        async with control_sessions() as session, session.begin():
+            existing = await _existing(session, store_id, idempotency_key)
+            assert existing is not None
             return Posted(existing, False)
-        cost = await current_cost(session, service_key)
-        return await post(
-            session,
-            store_id=store_id,
-            kind="spend",
-            amount=-cost.cost,
-            idempotency_key=idempotency_key,
-            service_key=service_key,
-            actor=actor,
-            reference={"service": service_key, "cost": cost.cost},
-        )
+    if row.outcome in ("created", "replayed"):
+        ledger = CreditTransaction(**{name: getattr(row, name) for name in LEDGER_COLUMNS})
+        return Posted(ledger, row.outcome == "created")
+    if row.outcome == "no_price":
+        raise NotFound(f"No active price for service {service_key!r}", field="service")
+    if row.outcome == "no_balance":
+        raise NotFound("This store has no credit balance")
+    raise InsufficientCredits(
+        f"This needs {row.cost} credits; the store's balance is too low", needed=row.cost
+    )
 
 
 async def grant(

@@ -157,6 +157,34 @@ def test_same_idempotency_key_debits_once(
     ).fetchone() == (99,)
 
 
+def test_concurrent_spends_with_one_key_debit_once(
+    settings: Settings, control_db: URL, stores: Stores, control_conn: psycopg.Connection
+) -> None:
+    """The spend statement's snapshot cannot see a concurrent twin: the loser's debit is
+    rolled back and it answers with the winner's row."""
+    store = stores.create("pool")
+    store_id = uuid.UUID(str(store["id"]))
+
+    async def work(runtime: Runtime) -> list[credits.Posted]:
+        return list(
+            await asyncio.gather(
+                *(
+                    credits.spend(runtime.control_sessions, store_id, SERVICE, idempotency_key="k")
+                    for _ in range(10)
+                )
+            )
+        )
+
+    posted = run(settings, control_db, work)
+    assert [p.created for p in posted].count(True) == 1
+    assert len({p.transaction.id for p in posted}) == 1
+    assert {p.transaction.balance_after for p in posted} == {99}
+    assert control_conn.execute(
+        "SELECT balance FROM credit_balances WHERE store_id = %s", (str(store_id),)
+    ).fetchone() == (99,)
+    assert len(ledger(control_conn, str(store_id))) == 2
+
+
 def test_short_balance_is_402_and_changes_nothing(
     client: TestClient, stores: Stores, control_conn: psycopg.Connection
 ) -> None:
