@@ -133,8 +133,12 @@ listed AS (
       ELSE json_build_object('url', im.url, 'alt', im.alt, 'variant_id', NULL) END
   ) AS item
   FROM page pg
-  LEFT JOIN product_variants v ON v.store_id = pg.store_id AND v.product_id = pg.id
-    AND v.is_default AND v.deleted_at IS NULL
+  LEFT JOIN LATERAL (
+    SELECT d.store_id, d.id, d.track_inventory, d.allow_backorder FROM product_variants d
+    WHERE d.store_id = pg.store_id AND d.product_id = pg.id AND d.is_default
+      AND d.deleted_at IS NULL
+    LIMIT 1
+  ) v ON true
   {_BASE_PRICE}
   LEFT JOIN LATERAL (
     SELECT i.url, i.alt FROM product_images i
