@@ -109,7 +109,7 @@ def explain(
 
 
 def key_lines(plan: list[str]) -> list[str]:
-    keep = ("Scan", "Execution Time", "Sort", "Limit")
+    keep = ("Scan", "Planning Time", "Execution Time", "Sort", "Limit")
     return [line.strip() for line in plan if any(k in line for k in keep)]
 
 
@@ -150,7 +150,11 @@ async def run(args: argparse.Namespace) -> None:
                     bad = [t for t in seq if t in GUARDED]
                     if guarded and bad:
                         failures.append(f"{placement} {name}: Seq Scan on {', '.join(bad)}")
-                    timing = next((ln for ln in plan if "Execution Time" in ln), "")
+                    timing = " / ".join(
+                        ln.split(":", 1)[1].strip()
+                        for ln in plan
+                        if "Planning Time" in ln or "Execution Time" in ln
+                    )
                     rows.append(
                         (
                             placement,
@@ -158,7 +162,7 @@ async def run(args: argparse.Namespace) -> None:
                             ", ".join(seq) or "none",
                             "yes" if guarded else "no (recorded)",
                             "**ok**" if not (guarded and bad) else "**FAIL**",
-                            timing.replace("Execution Time:", "").strip(),
+                            timing,
                         )
                     )
                     details.append(
@@ -178,7 +182,7 @@ async def run(args: argparse.Namespace) -> None:
                     "seq scans",
                     "guarded",
                     "verdict",
-                    "execution time",
+                    "planning / execution time",
                 ],
                 rows,
             )
