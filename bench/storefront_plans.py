@@ -176,7 +176,8 @@ async def run(args: argparse.Namespace) -> None:
             f"`schema`: one store with {args.products:,} products. Each product: default "
             "variant, USD price, stock, image; a category holds a tenth of the big store's "
             "products. Plans by `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF)` as the request role "
-            "inside the store (RLS on), page of 20, the second run on the connection (warm caches).\n\n"
+            "inside the store (RLS on), page of 20, the second run on the connection "
+            "(warm caches).\n\n"
             + table(
                 [
                     "placement",
