@@ -41,6 +41,15 @@ class Product(SoftDeleted, TenantTable, TenantBase):
             postgresql_where=text("deleted_at IS NULL"),
         ),
         Index("ix_products_store_status", "store_id", "status", "published_at"),
+        Index(
+            "ix_products_storefront",
+            "store_id",
+            text("published_at DESC"),
+            "id",
+            postgresql_where=text(
+                "status = 'active' AND published_at IS NOT NULL AND deleted_at IS NULL"
+            ),
+        ),
         Index("ix_products_search", "search_vector", postgresql_using="gin"),
         Index(
             "ix_products_name_trgm",

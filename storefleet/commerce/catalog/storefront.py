@@ -1,13 +1,18 @@
-"""Public catalog browsing: products, categories and search, store resolved by Host."""
+"""Public catalog browsing: products, categories and search, store resolved by Host.
+
+Hot paths (benchmarked): each route is one statement in one round trip
+(``storefront_reads``), answered as the JSON bytes its response model would serialize;
+``response_model`` stays for the OpenAPI document.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from storefleet.api.storefront_store import StorefrontStore
-from storefleet.api.unit_of_work import TenantReader
+from storefleet.api.unit_of_work import Scope
 from storefleet.commerce.catalog import storefront_reads as reads
 from storefleet.commerce.catalog.schemas import (
     PublicCategory,
@@ -15,7 +20,6 @@ from storefleet.commerce.catalog.schemas import (
     PublicProductPage,
 )
 from storefleet.commerce.common import CountryCode, CurrencyCode
-from storefleet.commerce.pricing.service import PricingContext
 
 router = APIRouter(prefix="/api/storefront", tags=["storefront"])
 Limit = Annotated[int, Query(ge=1, le=100)]
@@ -24,76 +28,68 @@ Currency = Annotated[CurrencyCode | None, Query()]
 Country = Annotated[CountryCode | None, Query()]
 
 
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
 @router.get("/products", response_model=PublicProductPage)
 async def list_products(
     placement: StorefrontStore,
-    s: TenantReader,
+    scope: Scope,
     currency: Currency = None,
     country: Country = None,
     limit: Limit = 20,
     offset: Offset = 0,
-) -> PublicProductPage:
-    """Hot path (benchmarked): a fixed number of queries whatever the page size."""
-    code = await reads.storefront_currency(s, currency)
-    rows = await reads.storefront_products(
-        s, PricingContext(code, country=country), limit=limit, offset=offset
+) -> Response:
+    page = await reads.product_page(
+        scope, currency=currency, country=country, limit=limit, offset=offset
     )
-    return PublicProductPage.of(rows, currency=code)
+    return _json(page)
 
 
 @router.get("/products/{slug}", response_model=PublicProduct)
 async def get_product(
     slug: str,
     placement: StorefrontStore,
-    s: TenantReader,
+    scope: Scope,
     currency: Currency = None,
     country: Country = None,
-) -> PublicProduct:
-    code = await reads.storefront_currency(s, currency)
-    product = await reads.storefront_product(s, slug, PricingContext(code, country=country))
-    return PublicProduct.model_validate(product)
+) -> Response:
+    return _json(await reads.product(scope, slug, currency=currency, country=country))
 
 
 @router.get("/categories", response_model=list[PublicCategory])
-async def list_categories(placement: StorefrontStore, s: TenantReader) -> list[PublicCategory]:
-    tree = await reads.active_category_tree(s)
-    return [PublicCategory.model_validate(node) for node in tree]
+async def list_categories(placement: StorefrontStore, scope: Scope) -> Response:
+    return _json(await reads.category_tree(scope))
 
 
 @router.get("/categories/{slug}/products", response_model=PublicProductPage)
 async def category_products(
     slug: str,
     placement: StorefrontStore,
-    s: TenantReader,
+    scope: Scope,
     currency: Currency = None,
     country: Country = None,
     limit: Limit = 20,
     offset: Offset = 0,
-) -> PublicProductPage:
-    category = await reads.active_category(s, slug)
-    code = await reads.storefront_currency(s, currency)
-    rows = await reads.storefront_products(
-        s,
-        PricingContext(code, country=country),
-        category_id=category.id,
-        limit=limit,
-        offset=offset,
+) -> Response:
+    page = await reads.product_page(
+        scope, currency=currency, country=country, limit=limit, offset=offset, category=slug
     )
-    return PublicProductPage.of(rows, currency=code)
+    return _json(page)
 
 
 @router.get("/search", response_model=PublicProductPage)
 async def search(
     placement: StorefrontStore,
-    s: TenantReader,
+    scope: Scope,
     q: Annotated[str, Query(min_length=1, max_length=200)],
     currency: Currency = None,
     country: Country = None,
     limit: Limit = 20,
     offset: Offset = 0,
-) -> PublicProductPage:
-    code = await reads.storefront_currency(s, currency)
-    rows = await reads.storefront_products(
-        s, PricingContext(code, country=country), q=q, limit=limit, offset=offset
+) -> Response:
+    page = await reads.product_page(
+        scope, currency=currency, country=country, limit=limit, offset=offset, q=q
     )
-    return PublicProductPage.of(rows, currency=code)
+    return _json(page)
