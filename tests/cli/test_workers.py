@@ -3,8 +3,10 @@
 A real server process on a free port against the module's control database. Each request
 goes over a fresh connection, and the test finds which worker process holds that
 connection (``/proc``), so it can alternate between the two workers on purpose: the login
-throttle counts together (N failures in all, not N per worker), and a hostname claimed or
-removed through one worker routes, or stops routing, in both.
+throttle counts together (N failures in all, not N per worker), a plan's per-minute limit
+holds for both together (not twice), a price changed through one worker shows in the other's
+cached storefront answer, and a hostname claimed or removed through one worker routes, or
+stops routing, in both.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from sqlalchemy.engine import URL
 from storefleet.testing import TEST_ENV, free_port, stop_group, unique_name, wait_ready
 
 MAX_FAILURES = 6
+PER_MINUTE = 6
+RATE_PLAN = "two-workers-rate"
 PASSWORD = "Tw0-Workers-Pass!"
 WRONG = "Wr0ng-Workers-Pass!"
 
@@ -103,6 +107,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, control_db: URL) -> Iterato
         STOREFLEET_LOGIN_MAX_FAILURES=str(MAX_FAILURES),
         STOREFLEET_LOGIN_CLIENT_MAX_FAILURES="1000",
         STOREFLEET_CREDIT_OUTBOX_ENABLED="false",
+        STOREFLEET_STOREFRONT_CLIENT_SHARE="1.0",
     )
     log = (home / "server.log").open("ab")
     proc = subprocess.Popen(
@@ -131,6 +136,22 @@ def served(tmp_path_factory: pytest.TempPathFactory, control_db: URL) -> Iterato
     finally:
         stop_group(proc, timeout=60)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def rate_plan(control_db: URL) -> None:
+    import psycopg
+
+    from storefleet.db.urls import libpq_conninfo
+
+    with psycopg.connect(libpq_conninfo(control_db), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO plans (id, code, name, currency, monthly_price, annual_price, "
+            "included_credits, max_api_calls_per_minute, trial_days, is_active, position) "
+            "VALUES (gen_random_uuid(), %s, 'Two workers', 'USD', 0, 0, 0, %s, 0, true, 9) "
+            "ON CONFLICT DO NOTHING",
+            (RATE_PLAN, PER_MINUTE),
+        )
 
 
 def register(served: Served) -> dict[str, str]:
@@ -215,6 +236,110 @@ def test_a_hostname_claimed_and_removed_routes_in_both_workers(served: Served) -
     )
     assert removed.status_code == 204, removed.text
     answers_on_both(404)
+
+
+def published_store(
+    served: Served, auth: dict[str, str], before_first_call: Callable[[str], None] | None = None
+) -> str:
+    """A new pool store, published; ``before_first_call`` runs before any call about it
+    reaches the workers (their plan-limit caches would keep the plan they saw first)."""
+    slug = unique_name("w").replace("_", "-")
+    created = httpx.post(
+        served.base + "/api/stores",
+        headers=auth,
+        json={"name": "Two workers", "slug": slug, "placement": "pool"},
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text
+    store_id: str = created.json()["id"]
+    if before_first_call is not None:
+        before_first_call(store_id)
+    profile = httpx.patch(
+        f"{served.base}/api/stores/{store_id}/profile", headers=auth, json={"published": True}
+    )
+    assert profile.status_code == 200, profile.text
+    return store_id
+
+
+@pytest.mark.slow
+def test_a_per_minute_limit_holds_for_both_workers_together(
+    served: Served, rate_plan: None, control_db: URL
+) -> None:
+    import psycopg
+
+    from storefleet.db.urls import libpq_conninfo
+
+    def on_the_rate_plan(store_id: str) -> None:
+        with psycopg.connect(libpq_conninfo(control_db), autocommit=True) as conn:
+            conn.execute(
+                "UPDATE subscriptions SET plan_id = (SELECT id FROM plans WHERE code = %s) "
+                "WHERE store_id = %s",
+                (RATE_PLAN, store_id),
+            )
+
+    owner = register(served)
+    auth = {"Authorization": f"Bearer {owner['token']}"}
+    store_id = published_store(served, auth, on_the_rate_plan)
+    shop = {"X-Store-Id": store_id}
+    statuses: list[int] = []
+    pids: set[int] = set()
+    previous = None
+    for _ in range(3 * PER_MINUTE):
+        previous, response = served.on_worker(
+            lambda c: c.get("/api/storefront/store", headers=shop), not_on=previous
+        )
+        pids.add(previous)
+        statuses.append(response.status_code)
+        time.sleep(0.3)  # beyond the 0.1 s counter sync: each worker knows the other's count
+    assert len(pids) == 2
+    admitted = statuses.count(200)
+    # Once per worker, each would admit the whole limit: 2 x PER_MINUTE in all.
+    assert PER_MINUTE <= admitted <= PER_MINUTE + 1, statuses
+    assert set(statuses[admitted:]) == {429}, statuses
+
+
+@pytest.mark.slow
+def test_a_price_changed_through_one_worker_shows_in_the_others_cached_answer(
+    served: Served,
+) -> None:
+    owner = register(served)
+    auth = {"Authorization": f"Bearer {owner['token']}"}
+    store_id = published_store(served, auth)
+    product = {
+        "name": "Two-worker tee",
+        "status": "active",
+        "published": True,
+        "variants": [
+            {
+                "title": "Default",
+                "sku": unique_name("tee").upper(),
+                "prices": [{"currency": "USD", "amount": 2000}],
+                "stock": [{"location_code": "main", "on_hand": 5}],
+            }
+        ],
+    }
+    made = httpx.post(f"{served.base}/api/stores/{store_id}/products", headers=auth, json=product)
+    assert made.status_code == 201, made.text
+    shop = {"X-Store-Id": store_id}
+
+    def price_on(client: httpx.Client) -> httpx.Response:
+        return client.get("/api/storefront/products", headers=shop)
+
+    reader, warm = served.on_worker(price_on)  # now in the reader's storefront cache
+    assert warm.json()["items"][0]["price"]["amount"] == 2000, warm.text
+    rule = {"name": "half", "kind": "sale", "percent_off_bp": 5000}
+    writer, created = served.on_worker(
+        lambda c: c.post(f"/api/stores/{store_id}/price-rules", headers=auth, json=rule),
+        not_on=reader,
+    )
+    assert created.status_code == 201, created.text
+    deadline = time.monotonic() + 10
+    while True:
+        _, answer = served.on_worker(price_on, not_on=writer)
+        if answer.json()["items"][0]["price"]["amount"] == 1000:
+            break
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.1)
 
 
 def test_one_worker_of_a_start_takes_the_recovery_ticket(
