@@ -74,6 +74,11 @@ class LoginFailure(ControlBase):
     __tablename__ = "login_failures"
     __table_args__ = {"prefixes": ["UNLOGGED"]}
 
-    key: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    key: Mapped[bytes] = mapped_column(
+        LargeBinary,
+        primary_key=True,
+        # Read by control.secrets.registry (``PLAIN_BINARY``): key rotation skips it.
+        info={"plain_binary": "a digest of the throttle's counter key, nothing encrypted"},
+    )
     failures: Mapped[list[float]] = mapped_column(ARRAY(Double), nullable=False)
     expires_at: Mapped[float] = mapped_column(Double, nullable=False, index=True)

@@ -96,12 +96,18 @@ def register_encrypted_column(column: AnyEncryptedColumn) -> None:
         ENCRYPTED_COLUMNS.append(column)
 
 
+# A binary column that holds no secret (a digest, say) names why in its ``info`` under this
+# key, and is not asked to be registered.
+PLAIN_BINARY = "plain_binary"
+
+
 class UnregisteredColumnError(RuntimeError):
     """A binary column nobody registered: rotating now would leave it on the old key."""
 
 
 def unregistered_columns(control: MetaData, tenant: MetaData) -> list[str]:
-    """``table.column`` of every binary column of either plane missing from the registry."""
+    """``table.column`` of every binary column of either plane missing from the registry
+    (except those that say in ``info[PLAIN_BINARY]`` why they hold no secret)."""
     registered = {
         (isinstance(c, TenantEncryptedColumn), c.table, c.value_column) for c in ENCRYPTED_COLUMNS
     }
@@ -109,8 +115,10 @@ def unregistered_columns(control: MetaData, tenant: MetaData) -> list[str]:
     for is_tenant, metadata in ((False, control), (True, tenant)):
         for table in metadata.tables.values():
             for column in table.columns:
-                if isinstance(column.type, LargeBinary) and (
-                    (is_tenant, table.name, column.name) not in registered
+                if (
+                    isinstance(column.type, LargeBinary)
+                    and not column.info.get(PLAIN_BINARY)
+                    and (is_tenant, table.name, column.name) not in registered
                 ):
                     missing.append(f"{table.name}.{column.name}")
     return sorted(missing)

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from storefleet.commerce.payments import service as payments
 from storefleet.control.secrets.registry import (
+    PLAIN_BINARY,
     complete_registry,
     control_columns,
     unregistered_columns,
@@ -179,4 +180,10 @@ def test_an_unregistered_binary_column_is_named() -> None:
     for table in TenantBase.metadata.tables.values():
         table.to_metadata(tenant)
     Table("api_tokens", tenant, Column("id", Text, primary_key=True), Column("blob", LargeBinary))
+    Table(
+        "digests",
+        tenant,
+        Column("id", Text, primary_key=True),
+        Column("digest", LargeBinary, info={PLAIN_BINARY: "a digest"}),
+    )
     assert unregistered_columns(ControlBase.metadata, tenant) == ["api_tokens.blob"]
