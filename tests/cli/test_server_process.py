@@ -152,14 +152,20 @@ def test_walkthrough_then_restart_keeps_the_account(tmp_path: Path) -> None:
     shutil.rmtree(home)  # the server's data folder does not outlive the test
 
 
-def _throttled_elsewhere(base: str, email: str) -> tuple[list[int], int, int]:
-    """Five failures claiming to come from 192.0.2.x, then the right password "from"
-    another address and from the failing one: the statuses."""
+def _throttled_elsewhere(base: str, run: int) -> tuple[list[int], int, int]:
+    """A new account, five failures claiming to come from 192.0.2.<run>, then the right
+    password "from" another address and from the failing one: the statuses. (Each run has
+    its own account and address: the throttle's counts outlive a restart, in the control
+    plane.)"""
+    email = f"proxy{run}@example.com"
+    body = {"email": email, "password": PASSWORD, "first_name": "P", "last_name": "X"}
+    assert httpx.post(base + "/api/auth/register", json=body).status_code == 201
+    failing = f"192.0.2.{run}"
     failures = [
         httpx.post(
             base + "/api/auth/login",
             json={"email": email, "password": "Wrong-Passw0rd!"},
-            headers={"X-Forwarded-For": "192.0.2.1"},
+            headers={"X-Forwarded-For": failing},
         ).status_code
         for _ in range(5)
     ]
@@ -167,9 +173,7 @@ def _throttled_elsewhere(base: str, email: str) -> tuple[list[int], int, int]:
     elsewhere = httpx.post(
         base + "/api/auth/login", json=right, headers={"X-Forwarded-For": "198.51.100.2"}
     )
-    same = httpx.post(
-        base + "/api/auth/login", json=right, headers={"X-Forwarded-For": "192.0.2.1"}
-    )
+    same = httpx.post(base + "/api/auth/login", json=right, headers={"X-Forwarded-For": failing})
     return failures, elsewhere.status_code, same.status_code
 
 
@@ -184,16 +188,13 @@ def test_forwarded_for_counts_only_from_a_configured_proxy(tmp_path: Path) -> No
     proc = _start(home, port, log_path)
     try:
         _wait_ready(base, proc)
-        email = "proxy@example.com"
-        body = {"email": email, "password": PASSWORD, "first_name": "P", "last_name": "X"}
-        assert httpx.post(base + "/api/auth/register", json=body).status_code == 201
-        assert _throttled_elsewhere(base, email) == ([401] * 5, 429, 429)
+        assert _throttled_elsewhere(base, 1) == ([401] * 5, 429, 429)
     finally:
         _stop(proc)
     proc = _start(home, port, log_path, "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
     try:
         _wait_ready(base, proc)
-        assert _throttled_elsewhere(base, email) == ([401] * 5, 200, 429)
+        assert _throttled_elsewhere(base, 2) == ([401] * 5, 200, 429)
     finally:
         _stop(proc)
     # The settings do the same as the flags.
@@ -206,6 +207,6 @@ def test_forwarded_for_counts_only_from_a_configured_proxy(tmp_path: Path) -> No
     )
     try:
         _wait_ready(base, proc)
-        assert _throttled_elsewhere(base, email) == ([401] * 5, 200, 429)
+        assert _throttled_elsewhere(base, 3) == ([401] * 5, 200, 429)
     finally:
         _stop(proc)
