@@ -83,7 +83,9 @@ def serve(args: argparse.Namespace) -> None:
 
     control = parse_url(args.control_url)
     # Same concurrency as the ceiling: one tenant connection per load connection.
-    settings = bench_settings(Path(args.home), control, tenant_pool_size=args.connections)
+    settings = bench_settings(
+        Path(args.home), control, tenant_pool_size=args.connections, storefront_cache_enabled=False
+    )
     serve_app(create_app(settings, control), args.port)
 
 

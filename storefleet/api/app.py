@@ -175,8 +175,9 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Answers GET /api/storefront/store itself (same route function, same errors), inside
-    # the rate limit and metering so the hot path is limited and counted like any other.
+    # Answers the storefront store profile and catalog reads itself (same store resolution,
+    # same reads, same errors; doubtful parameters go on to FastAPI), inside the rate limit,
+    # metering and cache so the hot path is limited, counted and cached like any other.
     app.add_middleware(StorefrontFastPath)
     # Public catalog answers from the per-process cache (api.storefront_cache), also inside
     # the rate limit and metering.
