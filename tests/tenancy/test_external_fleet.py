@@ -190,7 +190,8 @@ def test_reconnecting_upgrades_a_schema_left_behind(
     sid = store["id"]
     connect_and_leave(client, store, owner_db, "schema")
     with psycopg.connect(owner_db.url(), autocommit=True) as conn:
-        # as if the fleet had moved on while the schema lay here: undo t0008, t0007 by hand
+        # as if the fleet had moved on while the schema lay here: undo t0009 … t0007 by hand
+        conn.execute("DROP INDEX tenant.ix_products_storefront")
         conn.execute("DROP TABLE tenant.credit_spending_log, tenant.credit_balance_cache")
         conn.execute(
             "DROP TABLE tenant.discount_redemptions, tenant.discount_codes, tenant.discounts"

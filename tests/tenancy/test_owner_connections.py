@@ -56,6 +56,9 @@ def owner_app(tmp_path_factory: pytest.TempPathFactory, control_db: URL) -> Iter
         owner_address_ttl_seconds=0.5,
         tenant_statement_timeout_seconds=4,
         credit_outbox_enabled=False,
+        # These tests watch each storefront read reach the owner's server (or fail to); a
+        # cached answer would hide that.
+        storefront_cache_enabled=False,
     )
     with TestClient(create_app(settings, control_db), raise_server_exceptions=False) as c:
         yield c
