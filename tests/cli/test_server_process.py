@@ -42,11 +42,14 @@ def _start(
     )
 
 
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+def _wait_ready(
+    base: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 90
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited with {proc.returncode}")
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"server exited with {proc.returncode}; its log ends:\n{tail}")
         try:
             if httpx.get(base + "/readyz", timeout=2).status_code == 200:
                 return
@@ -98,7 +101,7 @@ def test_walkthrough_then_restart_keeps_the_account(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     proc = _start(home, port, log_path)
     try:
-        _wait_ready(base, proc)
+        _wait_ready(base, proc, log_path)
         reg = httpx.post(
             base + "/api/auth/register",
             json={
@@ -133,7 +136,7 @@ def test_walkthrough_then_restart_keeps_the_account(tmp_path: Path) -> None:
 
     proc = _start(home, port, log_path)
     try:
-        _wait_ready(base, proc)
+        _wait_ready(base, proc, log_path)
         again = httpx.post(
             base + "/api/auth/login", json={"email": "owner@example.com", "password": PASSWORD}
         )
@@ -187,13 +190,13 @@ def test_forwarded_for_counts_only_from_a_configured_proxy(tmp_path: Path) -> No
     base = f"http://127.0.0.1:{port}"
     proc = _start(home, port, log_path)
     try:
-        _wait_ready(base, proc)
+        _wait_ready(base, proc, log_path)
         assert _throttled_elsewhere(base, 1) == ([401] * 5, 429, 429)
     finally:
         _stop(proc)
     proc = _start(home, port, log_path, "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
     try:
-        _wait_ready(base, proc)
+        _wait_ready(base, proc, log_path)
         assert _throttled_elsewhere(base, 2) == ([401] * 5, 200, 429)
     finally:
         _stop(proc)
@@ -206,7 +209,7 @@ def test_forwarded_for_counts_only_from_a_configured_proxy(tmp_path: Path) -> No
         STOREFLEET_FORWARDED_ALLOW_IPS="127.0.0.0/8",
     )
     try:
-        _wait_ready(base, proc)
+        _wait_ready(base, proc, log_path)
         assert _throttled_elsewhere(base, 3) == ([401] * 5, 200, 429)
     finally:
         _stop(proc)
