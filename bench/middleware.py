@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +47,7 @@ from bench.storefront_products import (
     create_products,
     routed_cmd,
     run_measured,
+    start_app,
 )
 from storefleet.api.metering import UsageMetering
 from storefleet.api.ratelimit import RateLimit
@@ -73,28 +73,6 @@ def serve(args: argparse.Namespace) -> None:
         metering_enabled=enabled,
     )
     serve_app(create_app(settings, control), args.port)
-
-
-def start_app(env: Env, port: int, connections: int, mode: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.middleware",
-            "--serve",
-            "--mode",
-            mode,
-            "--control-url",
-            env.control_url.render_as_string(hide_password=False),
-            "--home",
-            str(env.home),
-            "--port",
-            str(port),
-            "--connections",
-            str(connections),
-        ],
-        start_new_session=True,
-    )
 
 
 # ---- micro: the middleware pair alone --------------------------------------------------------
@@ -185,7 +163,9 @@ async def run(args: argparse.Namespace) -> None:
             for mode in MODES:
                 port = free_port()
                 urls[mode] = f"http://127.0.0.1:{port}"
-                procs[mode] = start_app(env, port, args.connections, mode)
+                procs[mode] = start_app(
+                    env, port, args.connections, module="bench.middleware", extra=("--mode", mode)
+                )
             for mode in MODES:
                 await asyncio.to_thread(wait_ready, urls[mode], procs[mode])
             hosts = await setup(env, urls["on"], args.stores, args.products)

@@ -2,7 +2,7 @@
 
 Two app processes on the same control database and stores (uvicorn, 1 worker each, started
 like ``bench.storefront_products`` does): one with ``storefront_cache_enabled`` (the
-default), one with ``STOREFLEET_STOREFRONT_CACHE_ENABLED=false`` — today's uncached route.
+default; ``--storefront-cache``), one with it off — today's uncached route.
 Each placement gets ``--stores-per-placement`` stores with ``--products`` products (created
 through the admin API, as ``bench.storefront_products`` does), and ``GET
 /api/storefront/products?limit=20`` is loaded by ``wrk`` (else an httpx generator) with
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import subprocess
 import tempfile
@@ -29,7 +28,6 @@ from typing import Any
 import httpx
 
 from bench.common import (
-    Env,
     bench_env,
     machine_info,
     median,
@@ -42,36 +40,15 @@ from bench.storefront_products import (
     PATH,
     add_host,
     admin_client,
-    child,
     create_products,
     routed_cmd,
     run_measured,
+    start_app,
 )
 from storefleet.testing import free_port, stop_group, wait_ready
 
 PLACEMENTS = ("pool", "schema")
 SUBJECTS = ("uncached", "cached")
-CACHE_OFF = {"STOREFLEET_STOREFRONT_CACHE_ENABLED": "false"}
-
-
-def start_app(env: Env, port: int, connections: int, cached: bool) -> subprocess.Popen[bytes]:
-    """``bench.storefront_products --serve``, with the cache on or off (its environment)."""
-    return subprocess.Popen(
-        child(
-            "bench.storefront_products",
-            "--serve",
-            "--control-url",
-            env.control_url.render_as_string(hide_password=False),
-            "--home",
-            str(env.home),
-            "--port",
-            str(port),
-            "--connections",
-            str(connections),
-        ),
-        env={**os.environ, **({} if cached else CACHE_OFF)},
-        start_new_session=True,
-    )
 
 
 async def same_answers(urls: dict[str, str], hosts: list[str]) -> None:
@@ -109,7 +86,8 @@ async def run(args: argparse.Namespace) -> None:
             for subject in SUBJECTS:
                 port = free_port()
                 urls[subject] = f"http://127.0.0.1:{port}"
-                procs[subject] = start_app(env, port, args.connections, subject == "cached")
+                cache = ("--storefront-cache",) if subject == "cached" else ()
+                procs[subject] = start_app(env, port, args.connections, extra=cache)
             for subject, url in urls.items():
                 await asyncio.to_thread(wait_ready, url, procs[subject])
             t0 = time.perf_counter()

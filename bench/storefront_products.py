@@ -82,9 +82,13 @@ def serve(args: argparse.Namespace) -> None:
     from storefleet.api.app import create_app
 
     control = parse_url(args.control_url)
-    # Same concurrency as the ceiling: one tenant connection per load connection.
+    # Same concurrency as the ceiling: one tenant connection per load connection. The
+    # response cache only with --storefront-cache (bench.storefront_cache's cached subject).
     settings = bench_settings(
-        Path(args.home), control, tenant_pool_size=args.connections, storefront_cache_enabled=False
+        Path(args.home),
+        control,
+        tenant_pool_size=args.connections,
+        storefront_cache_enabled=args.storefront_cache,
     )
     serve_app(create_app(settings, control), args.port)
 
@@ -93,12 +97,21 @@ def child(module: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", module, *extra]
 
 
-def start_app(env: Env, port: int, connections: int) -> subprocess.Popen[bytes]:
-    """uvicorn in its own process group, so stopping it stops nothing else."""
+def start_app(
+    env: Env,
+    port: int,
+    connections: int,
+    *,
+    module: str = "bench.storefront_products",
+    extra: tuple[str, ...] = (),
+) -> subprocess.Popen[bytes]:
+    """``<module> --serve [extra]`` (uvicorn) in its own process group, so stopping it stops
+    nothing else."""
     return subprocess.Popen(
         child(
-            "bench.storefront_products",
+            module,
             "--serve",
+            *extra,
             "--control-url",
             env.control_url.render_as_string(hide_password=False),
             "--home",
@@ -539,6 +552,7 @@ def main() -> None:
     parser.add_argument("--loader", choices=("auto", "wrk", "python"), default="auto")
     # Child modes (used by the bench itself, and by bench.checkout for --serve).
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--storefront-cache", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ceiling", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--control-url", help=argparse.SUPPRESS)
